@@ -1,0 +1,86 @@
+"""VRM Portal: consumers in charge of their relationship with brands."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from flask_babel import get_locale, lazy_gettext
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import INSTANCE_PATH, PROJECT_ROOT, load_config
+from vrm_portal import cli, errors, security_headers
+from vrm_portal.accounts import auth_views, identity, passwords, settings_views
+from vrm_portal.extensions import babel, csrf, limiter, login_manager
+from vrm_portal.extensions import db as database
+from vrm_portal.i18n import LOCALE_NAMES, select_locale
+from vrm_portal.public import health
+from vrm_portal.public import views as public_views
+
+APP_NAME = "VRM Portal"
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the application: settings, extensions, blueprints, commands, error pages."""
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_PATH),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.from_mapping(load_config(overrides))
+    configure_logging(app)
+    configure_extensions(app)
+    configure_blueprints(app)
+    configure_templates(app)
+    errors.init_app(app)
+    security_headers.init_app(app)
+    if app.config["PROXY_HOPS"]:
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+    return app
+
+
+def configure_logging(app: Flask) -> None:
+    if not app.debug and not app.testing:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+
+
+def configure_extensions(app: Flask) -> None:
+    database.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(identity.load_user)
+    login_manager.login_message = lazy_gettext("Please sign in to see this page.")
+    argon2 = app.config.get("ARGON2_PARAMETERS")
+    if argon2:
+        passwords.configure(**argon2)
+
+
+def configure_blueprints(app: Flask) -> None:
+    app.register_blueprint(public_views.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(auth_views.bp)
+    app.register_blueprint(settings_views.bp)
+    app.register_blueprint(cli.bp)
+    limiter.exempt(health.bp)
+
+
+def configure_templates(app: Flask) -> None:
+    @app.context_processor
+    def inject_globals() -> dict[str, Any]:
+        return {
+            "app_name": APP_NAME,
+            "current_locale": str(get_locale() or "en"),
+            "available_locales": LOCALE_NAMES,
+        }

@@ -1,0 +1,1 @@
+"""Accounts: consumers and staff, passwords, email verification, sessions."""

@@ -1,0 +1,287 @@
+"""Signing up, in and out; emailed links for verification and password reset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from vrm_portal.accounts import service
+from vrm_portal.accounts.forms import (
+    ConfirmForm,
+    ForgotPasswordForm,
+    LoginForm,
+    RegisterForm,
+    ResetPasswordForm,
+    password_problem_message,
+)
+from vrm_portal.accounts.identity import SignedInUser
+from vrm_portal.accounts.messages import token_problem
+from vrm_portal.accounts.models import Account, TokenPurpose
+from vrm_portal.extensions import db, limiter
+from vrm_portal.mail import send_later
+from vrm_portal.web import client_info, form_status, safe_next
+
+bp = Blueprint("auth", __name__)
+
+
+def _config_limit(name: str) -> str:
+    return str(current_app.config[name])
+
+
+def _posted_email_key() -> str:
+    return "email:" + (request.form.get("email") or "").strip().lower()[:320]
+
+
+def _login_limit() -> str:
+    return _config_limit("LOGIN_RATE_LIMIT")
+
+
+def _login_per_email_limit() -> str:
+    return _config_limit("LOGIN_PER_EMAIL_RATE_LIMIT")
+
+
+def _email_limit() -> str:
+    return _config_limit("EMAIL_RATE_LIMIT")
+
+
+def _link(endpoint: str, **values: Any) -> str:
+    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    return base + url_for(endpoint, **values)
+
+
+def _hours(name: str) -> int:
+    return int(current_app.config[name].total_seconds() // 3600)
+
+
+def send_verification(account: Account) -> None:
+    """Mail a fresh verification link to the account's address."""
+    token = service.issue_email_token(
+        db.session,
+        account,
+        TokenPurpose.VERIFY_EMAIL,
+        current_app.config["EMAIL_VERIFICATION_TTL"],
+    )
+    send_later(
+        account.email,
+        _("Confirm your email address"),
+        "verify_email",
+        locale=account.locale,
+        link=_link("auth.verify_email", token=token.secret),
+        expires_hours=_hours("EMAIL_VERIFICATION_TTL"),
+    )
+
+
+def sign_in(account: Account, *, remember: bool) -> None:
+    """Start a brand-new session for ``account``: nothing from before sign-in survives."""
+    config = current_app.config
+    lifetime = config["REMEMBER_FOR"] if remember else config["SESSION_ABSOLUTE"]
+    auth_session, token = service.start_session(
+        db.session, account, remember=remember, lifetime=lifetime, client=client_info()
+    )
+    session.clear()
+    login_user(SignedInUser(account, auth_session, token), remember=remember, duration=lifetime)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_email_limit, methods=["POST"])
+def register() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        return redirect(url_for("account.overview"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            registration = service.register_account(
+                db.session,
+                form.email.data,
+                form.password.data,
+                locale=str(get_locale()),
+                client=client_info(),
+                verification_ttl=current_app.config["EMAIL_VERIFICATION_TTL"],
+            )
+        except service.PasswordRejected as exc:
+            form.password.errors.append(password_problem_message(exc.reason))
+        else:
+            account = registration.account
+            if registration.verification is not None:
+                send_later(
+                    account.email,
+                    _("Confirm your email address"),
+                    "verify_email",
+                    link=_link("auth.verify_email", token=registration.verification.secret),
+                    expires_hours=_hours("EMAIL_VERIFICATION_TTL"),
+                )
+            else:
+                send_later(
+                    account.email,
+                    _("Someone tried to create an account with your address"),
+                    "account_exists",
+                    locale=account.locale,
+                    login_link=_link("auth.login"),
+                    reset_link=_link("auth.forgot_password"),
+                )
+            return redirect(url_for("auth.check_email", reason="verify"))
+    return render_template("accounts/register.html", form=form), form_status(form)
+
+
+@bp.get("/check-email")
+def check_email() -> ResponseReturnValue:
+    reason = request.args.get("reason", "verify")
+    texts = {
+        "verify": (
+            _("Check your email"),
+            _(
+                "We have sent a message to the address you gave. Follow the link in it "
+                "to confirm your address, then sign in."
+            ),
+        ),
+        "reset": (
+            _("Check your email"),
+            _(
+                "If an account uses this address, we have sent it a link to choose a new "
+                "password. The link works once, within one hour."
+            ),
+        ),
+        "change": (
+            _("Confirm your new address"),
+            _(
+                "We have sent a confirmation link to the new address. Your address changes "
+                "only when you follow it while signed in."
+            ),
+        ),
+    }
+    heading, message = texts.get(reason, texts["verify"])
+    return render_template("accounts/check_email.html", heading=heading, message=message)
+
+
+@bp.route("/verify-email/<token>", methods=["GET", "POST"])
+def verify_email(token: str) -> ResponseReturnValue:
+    signed_in = current_user.account if current_user.is_authenticated else None
+    form = ConfirmForm()
+    try:
+        if form.validate_on_submit():
+            service.verify_email(db.session, token, signed_in=signed_in, client=client_info())
+            flash(_("Your email address is confirmed."), "success")
+            if signed_in is not None:
+                return redirect(url_for("account.overview"))
+            flash(_("You can sign in now."), "info")
+            return redirect(url_for("auth.login"))
+        service.peek_email_token(db.session, token, TokenPurpose.VERIFY_EMAIL, signed_in=signed_in)
+    except service.TokenRejected as exc:
+        return render_template(
+            "accounts/verify_email.html", form=form, problem=token_problem(exc.reason)
+        ), 400 if request.method == "POST" else 404 if exc.reason == "unknown" else 410
+    return render_template("accounts/verify_email.html", form=form, problem=None)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_per_email_limit, methods=["POST"], key_func=_posted_email_key)
+def login() -> ResponseReturnValue:
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next")) or ""
+    if current_user.is_authenticated:
+        return redirect(safe_next(form.next.data) or url_for("account.overview"))
+    if form.validate_on_submit():
+        try:
+            account = service.authenticate(
+                db.session, form.email.data, form.password.data, client=client_info()
+            )
+        except service.InvalidCredentials:
+            form.form_errors.append(_("The email address or the password is not right."))
+        except service.EmailNotVerified as exc:
+            send_verification(exc.account)
+            form.form_errors.append(
+                _(
+                    "Your email address is not confirmed yet. We have sent a new "
+                    "confirmation link to it: follow it, then sign in."
+                )
+            )
+        else:
+            sign_in(account, remember=bool(form.remember.data))
+            flash(_("You are signed in."), "success")
+            return redirect(safe_next(form.next.data) or url_for("account.overview"))
+    return render_template("accounts/login.html", form=form), form_status(form)
+
+
+@bp.post("/logout")
+@login_required  # type: ignore[untyped-decorator]
+def logout() -> ResponseReturnValue:
+    service.end_session(db.session, current_user.auth_session, client=client_info())
+    logout_user()
+    session.clear()
+    flash(_("You are signed out."), "success")
+    return redirect(url_for("public.index"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_email_limit, methods=["POST"])
+@limiter.limit(_email_limit, methods=["POST"], key_func=_posted_email_key)
+def forgot_password() -> ResponseReturnValue:
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        token = service.request_password_reset(
+            db.session,
+            form.email.data,
+            ttl=current_app.config["PASSWORD_RESET_TTL"],
+            client=client_info(),
+        )
+        if token is not None:
+            account = token.record.account
+            send_later(
+                account.email,
+                _("Choose a new password"),
+                "reset_password",
+                locale=account.locale,
+                link=_link("auth.reset_password", token=token.secret),
+                expires_minutes=int(
+                    current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60
+                ),
+            )
+        return redirect(url_for("auth.check_email", reason="reset"))
+    return render_template("accounts/forgot_password.html", form=form), form_status(form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_email_limit, methods=["POST"])
+def reset_password(token: str) -> ResponseReturnValue:
+    form = ResetPasswordForm()
+    try:
+        service.peek_email_token(db.session, token, TokenPurpose.RESET_PASSWORD)
+        if form.validate_on_submit():
+            try:
+                service.reset_password(
+                    db.session, token, form.password.data, client=client_info()
+                )
+            except service.PasswordRejected as exc:
+                form.password.errors.append(password_problem_message(exc.reason))
+            else:
+                if current_user.is_authenticated:
+                    logout_user()
+                session.clear()
+                flash(
+                    _("Your password has been changed. Sign in with your new password."),
+                    "success",
+                )
+                return redirect(url_for("auth.login"))
+    except service.TokenRejected as exc:
+        return render_template(
+            "accounts/reset_password.html", form=form, problem=token_problem(exc.reason)
+        ), 404 if exc.reason == "unknown" else 410
+    return render_template(
+        "accounts/reset_password.html", form=form, problem=None
+    ), form_status(form)

@@ -1,0 +1,44 @@
+"""Texts the account pages show for domain outcomes (translated lazily)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from vrm_portal.accounts.models import EventKind
+
+TOKEN_PROBLEMS = {
+    "unknown": _l("This link is not valid. Check that you opened the whole link from the email."),
+    "used": _l("This link has already been used. Each link works only once."),
+    "expired": _l("This link has expired. Ask for a new one and use it soon after."),
+    "other_account": _l(
+        "This link belongs to another account. Sign out, then open the link again."
+    ),
+    "email_taken": _l("This address is now used by another account, so it cannot be yours."),
+}
+
+EVENT_LABELS = {
+    EventKind.REGISTERED: _l("Account created"),
+    EventKind.EMAIL_VERIFIED: _l("Email address confirmed"),
+    EventKind.SIGNED_IN: _l("Signed in"),
+    EventKind.SIGN_IN_FAILED: _l("Failed sign-in attempt (wrong password)"),
+    EventKind.SIGNED_OUT: _l("Signed out"),
+    EventKind.SESSION_REVOKED: _l("Session signed out from the Sessions page"),
+    EventKind.PASSWORD_CHANGED: _l("Password changed"),
+    EventKind.PASSWORD_RESET_REQUESTED: _l("Password reset requested"),
+    EventKind.PASSWORD_RESET: _l("Password reset through the emailed link"),
+    EventKind.EMAIL_CHANGE_REQUESTED: _l("Email change requested"),
+    EventKind.EMAIL_CHANGED: _l("Email address changed"),
+    EventKind.LOCALE_CHANGED: _l("Language changed"),
+    EventKind.STAFF_ROLE_GRANTED: _l("Staff role granted"),
+}
+
+
+def token_problem(reason: str) -> str:
+    return str(TOKEN_PROBLEMS.get(reason, TOKEN_PROBLEMS["unknown"]))
+
+
+def event_label(kind: str) -> str:
+    try:
+        return str(EVENT_LABELS[EventKind(kind)])
+    except ValueError:
+        return kind

@@ -1,0 +1,156 @@
+"""Accounts and what belongs to signing in: sessions, emailed tokens, security history."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vrm_portal.clock import utcnow
+from vrm_portal.db import Base
+
+
+class StaffRole(enum.StrEnum):
+    DPO = "dpo"
+    ADMIN = "admin"
+
+
+class TokenPurpose(enum.StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"
+    CHANGE_EMAIL = "change_email"
+
+
+class EventKind(enum.StrEnum):
+    REGISTERED = "registered"
+    EMAIL_VERIFIED = "email_verified"
+    SIGNED_IN = "signed_in"
+    SIGN_IN_FAILED = "sign_in_failed"
+    SIGNED_OUT = "signed_out"
+    SESSION_REVOKED = "session_revoked"
+    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_RESET_REQUESTED = "password_reset_requested"
+    PASSWORD_RESET = "password_reset"
+    EMAIL_CHANGE_REQUESTED = "email_change_requested"
+    EMAIL_CHANGED = "email_changed"
+    LOCALE_CHANGED = "locale_changed"
+    STAFF_ROLE_GRANTED = "staff_role_granted"
+
+
+def new_subject_key() -> str:
+    return secrets.token_hex(32)
+
+
+class Account(Base):
+    """A person who signs in: a consumer, or a staff member when ``staff_role`` is set."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint("staff_role IN ('dpo', 'admin')", name="staff_role_known"),
+        CheckConstraint("locale IN ('en', 'fr')", name="locale_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Normalised (lower-cased) address; unique, so one address is one account.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email_verified_at: Mapped[datetime | None]
+    #: Argon2id PHC string; None for an account that signs in only through a provider.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_changed_at: Mapped[datetime | None]
+    #: Preferred interface language; None means "follow the browser".
+    locale: Mapped[str | None] = mapped_column(String(8))
+    staff_role: Mapped[str | None] = mapped_column(String(16))
+    #: Pseudonymous key under which the consent ledger records this person; never shown.
+    subject_key: Mapped[str] = mapped_column(String(64), unique=True, default=new_subject_key)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    sessions: Mapped[list[AuthSession]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def is_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.staff_role is not None
+
+    def __repr__(self) -> str:
+        return f"<Account {self.id}>"
+
+
+class AuthSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its hash is stored.
+
+    Revoking the row (sign-out, "sign out other sessions", password change) ends the
+    session server-side, remember-me cookie included.
+    """
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    #: SHA-256 hex of the session token.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    remember: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Absolute end of the session, whatever the activity.
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+
+    account: Mapped[Account] = relationship(back_populates="sessions")
+
+    __table_args__ = (Index("ix_auth_sessions_account_active", "account_id", "revoked_at"),)
+
+
+class EmailToken(Base):
+    """A single-use, expiring secret sent by email (verification, reset, email change)."""
+
+    __tablename__ = "email_tokens"
+    __table_args__ = (
+        CheckConstraint(
+            "purpose IN ('verify_email', 'reset_password', 'change_email')",
+            name="purpose_known",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(32))
+    #: SHA-256 hex of the token in the link.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The address being verified: the account's, or the new one for an email change.
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    #: Set when the token is used, or superseded by a newer one of the same purpose.
+    used_at: Mapped[datetime | None]
+
+    account: Mapped[Account] = relationship()
+
+
+class AccountEvent(Base):
+    """The account's security history, shown to its owner ("Security activity")."""
+
+    __tablename__ = "account_events"
+    __table_args__ = (Index("ix_account_events_account_id_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,250 @@
+"""The signed-in consumer's account pages: overview, password, email, sessions, activity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from vrm_portal.accounts import service
+from vrm_portal.accounts.auth_views import sign_in
+from vrm_portal.accounts.forms import (
+    ChangeEmailForm,
+    ChangePasswordForm,
+    ConfirmForm,
+    password_problem_message,
+)
+from vrm_portal.accounts.messages import event_label, token_problem
+from vrm_portal.accounts.models import AccountEvent, TokenPurpose
+from vrm_portal.extensions import db, limiter
+from vrm_portal.mail import send_later
+from vrm_portal.web import client_info, form_status
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+
+@bp.before_request
+@login_required  # type: ignore[untyped-decorator]
+def _require_sign_in() -> None:
+    """Every page here is personal: signed-in only."""
+
+
+def _reauth_limit() -> str:
+    return str(current_app.config["LOGIN_RATE_LIMIT"])
+
+
+@dataclass(frozen=True)
+class EventView:
+    label: str
+    created_at: datetime
+    ip_address: str | None
+    user_agent: str | None
+
+
+def _event_views(events: list[AccountEvent]) -> list[EventView]:
+    return [
+        EventView(event_label(e.kind), e.created_at, e.ip_address, e.user_agent) for e in events
+    ]
+
+
+@dataclass(frozen=True)
+class SessionView:
+    id: int
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip_address: str | None
+    remember: bool
+    is_current: bool
+
+
+@bp.get("/")
+def overview() -> ResponseReturnValue:
+    account = current_user.account
+    events, _more = service.list_events(db.session, account, page=1, per_page=5)
+    return render_template(
+        "account/overview.html", account=account, recent_events=_event_views(events)
+    )
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@limiter.limit(_reauth_limit, methods=["POST"])
+def change_password() -> ResponseReturnValue:
+    form = ChangePasswordForm()
+    account = current_user.account
+    if form.validate_on_submit():
+        try:
+            ended = service.change_password(
+                db.session,
+                account,
+                form.current_password.data,
+                form.new_password.data,
+                keep=None,
+                client=client_info(),
+            )
+        except service.WrongCurrentPassword:
+            form.current_password.errors.append(_("Your current password is not right."))
+        except service.PasswordRejected as exc:
+            form.new_password.errors.append(password_problem_message(exc.reason))
+        else:
+            sign_in(account, remember=current_user.auth_session.remember)
+            send_later(
+                account.email,
+                _("Your password was changed"),
+                "password_changed",
+                locale=account.locale,
+                when=format_datetime(account.password_changed_at, "medium"),
+                reset_link=current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+                + url_for("auth.forgot_password"),
+            )
+            flash(_("Your password has been changed."), "success")
+            if ended > 1:
+                flash(_("Your other sessions have been signed out."), "info")
+            return redirect(url_for("account.overview"))
+    return render_template("account/change_password.html", form=form), form_status(form)
+
+
+@bp.route("/email", methods=["GET", "POST"])
+@limiter.limit(_reauth_limit, methods=["POST"])
+def change_email() -> ResponseReturnValue:
+    form = ChangeEmailForm()
+    account = current_user.account
+    if form.validate_on_submit():
+        try:
+            token = service.request_email_change(
+                db.session,
+                account,
+                form.current_password.data,
+                form.new_email.data,
+                ttl=current_app.config["EMAIL_CHANGE_TTL"],
+                client=client_info(),
+            )
+        except service.WrongCurrentPassword:
+            form.current_password.errors.append(_("Your current password is not right."))
+        except service.InvalidEmail:
+            form.new_email.errors.append(_("This is already your email address."))
+        else:
+            new_email = form.new_email.data
+            if token is not None:
+                send_later(
+                    new_email,
+                    _("Confirm your new email address"),
+                    "confirm_email_change",
+                    locale=account.locale,
+                    link=current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+                    + url_for("account.confirm_email_change", token=token.secret),
+                    expires_hours=int(
+                        current_app.config["EMAIL_CHANGE_TTL"].total_seconds() // 3600
+                    ),
+                    new_email=new_email,
+                )
+            else:
+                send_later(
+                    new_email,
+                    _("Someone tried to use your address on another account"),
+                    "email_in_use",
+                )
+            return redirect(url_for("auth.check_email", reason="change"))
+    return render_template(
+        "account/change_email.html", form=form, account=account
+    ), form_status(form)
+
+
+@bp.route("/email/confirm/<token>", methods=["GET", "POST"])
+def confirm_email_change(token: str) -> ResponseReturnValue:
+    form = ConfirmForm()
+    account = current_user.account
+    try:
+        record = service.peek_email_token(
+            db.session, token, TokenPurpose.CHANGE_EMAIL, signed_in=account
+        )
+        if form.validate_on_submit():
+            account, old_email = service.confirm_email_change(
+                db.session, token, signed_in=account, client=client_info()
+            )
+            send_later(
+                old_email,
+                _("Your email address was changed"),
+                "email_changed_notice",
+                locale=account.locale,
+                new_email=account.email,
+                when=format_datetime(account.updated_at, "medium"),
+            )
+            flash(_("Your email address is now %(email)s.", email=account.email), "success")
+            return redirect(url_for("account.overview"))
+    except service.TokenRejected as exc:
+        return render_template(
+            "account/confirm_email_change.html",
+            form=form,
+            new_email=None,
+            problem=token_problem(exc.reason),
+        ), 404 if exc.reason == "unknown" else 410
+    return render_template(
+        "account/confirm_email_change.html", form=form, new_email=record.email, problem=None
+    )
+
+
+@bp.get("/sessions")
+def sessions() -> ResponseReturnValue:
+    current = current_user.auth_session
+    rows = [
+        SessionView(
+            s.id,
+            s.created_at,
+            s.last_seen_at,
+            s.expires_at,
+            s.user_agent,
+            s.ip_address,
+            s.remember,
+            s.id == current.id,
+        )
+        for s in service.list_active_sessions(db.session, current_user.account)
+    ]
+    return render_template("account/sessions.html", sessions=rows, form=ConfirmForm())
+
+
+@bp.post("/sessions/<int:session_id>/revoke")
+def revoke_session(session_id: int) -> ResponseReturnValue:
+    if session_id == current_user.auth_session.id:
+        flash(_("To end this session, use Sign out."), "warning")
+        return redirect(url_for("account.sessions"))
+    try:
+        service.revoke_session(db.session, current_user.account, session_id, client=client_info())
+    except service.SessionNotFound:
+        abort(404)
+    flash(_("That session has been signed out."), "success")
+    return redirect(url_for("account.sessions"))
+
+
+@bp.post("/sessions/revoke-others")
+def revoke_other_sessions() -> ResponseReturnValue:
+    count = service.revoke_other_sessions(
+        db.session, current_user.account, keep=current_user.auth_session, client=client_info()
+    )
+    if count:
+        flash(_("All your other sessions have been signed out."), "success")
+    else:
+        flash(_("There was no other session to sign out."), "info")
+    return redirect(url_for("account.sessions"))
+
+
+@bp.get("/activity")
+def activity() -> ResponseReturnValue:
+    page = request.args.get("page", "1")
+    number = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+    events, has_next = service.list_events(db.session, current_user.account, page=number)
+    return render_template(
+        "account/activity.html",
+        events=_event_views(events),
+        page=number,
+        has_prev=number > 1,
+        has_next=has_next,
+        prev_url=url_for("account.activity", page=number - 1) if number > 1 else None,
+        next_url=url_for("account.activity", page=number + 1) if has_next else None,
+    )

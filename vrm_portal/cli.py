@@ -1,0 +1,92 @@
+"""Operator commands: ``flask --app wsgi vrm <command>``."""
+
+from __future__ import annotations
+
+import click
+from flask import Blueprint, current_app
+from sqlalchemy import select
+
+from vrm_portal import schema
+from vrm_portal.accounts import service
+from vrm_portal.accounts.models import Account, StaffRole
+from vrm_portal.clock import utcnow
+from vrm_portal.extensions import db
+
+bp = Blueprint("vrm", __name__, cli_group="vrm")
+
+DEMO_PASSWORD = "demo-password-2026"
+DEMO_ACCOUNTS = (
+    ("consumer@demo.vrm.example", None),
+    ("dpo@demo.vrm.example", StaffRole.DPO),
+    ("admin@demo.vrm.example", StaffRole.ADMIN),
+)
+
+
+@bp.cli.command("init-db")
+def init_db() -> None:
+    """Create the schema from empty, or upgrade it to the latest migration."""
+    schema.upgrade(db.engine)
+    click.echo(f"Database ready at revision {schema.current_revision(db.engine)}.")
+
+
+@bp.cli.command("downgrade-db")
+@click.option("--revision", default="base", show_default=True, help="Target revision.")
+def downgrade_db(revision: str) -> None:
+    """Undo migrations down to REVISION (``base`` empties the schema)."""
+    schema.downgrade(db.engine, revision)
+    click.echo(f"Database downgraded to {schema.current_revision(db.engine) or 'base'}.")
+
+
+@bp.cli.command("check-migrations")
+def check_migrations() -> None:
+    """Fail when the models and the migrations disagree (run on a database at head)."""
+    problems = schema.drift(db.engine)
+    if problems:
+        for problem in problems:
+            click.echo(f"drift: {problem}", err=True)
+        raise click.ClickException(
+            "Models and migrations differ: write a migration (make migration m='...')."
+        )
+    click.echo("Models and migrations agree.")
+
+
+@bp.cli.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo accounts (idempotent) and print how to sign in."""
+    session = db.session
+    for email, role in DEMO_ACCOUNTS:
+        account = session.scalars(select(Account).where(Account.email == email)).one_or_none()
+        if account is None and role is not None:
+            service.create_staff_account(session, email, DEMO_PASSWORD, role)
+        elif account is None:
+            registration = service.register_account(
+                session,
+                email,
+                DEMO_PASSWORD,
+                locale="en",
+                verification_ttl=current_app.config["EMAIL_VERIFICATION_TTL"],
+            )
+            registration.account.email_verified_at = utcnow()
+    db.commit()
+    base = current_app.config["PUBLIC_BASE_URL"]
+    click.echo("")
+    click.echo(f"Demo sign-ins for {base}/login (password: {DEMO_PASSWORD})")
+    for email, role in DEMO_ACCOUNTS:
+        click.echo(f"  {email:<28} {role.value if role else 'consumer'}")
+    click.echo("")
+
+
+@bp.cli.command("create-staff")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice([r.value for r in StaffRole]), required=True)
+@click.password_option(help="Password for a new account (12 to 128 characters).")
+def create_staff(email: str, role: str, password: str) -> None:
+    """Create a staff account, or give an existing account a staff role."""
+    try:
+        account = service.create_staff_account(db.session, email, password, StaffRole(role))
+    except service.InvalidEmail as exc:
+        raise click.BadParameter(f"not a valid email address ({exc.reason})") from exc
+    except service.PasswordRejected as exc:
+        raise click.BadParameter(f"password refused: {exc.reason}") from exc
+    db.commit()
+    click.echo(f"{account.email} is now {role}.")

@@ -1,0 +1,1 @@
+"""Public pages: home, help, language switch, health probes."""

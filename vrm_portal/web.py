@@ -1,0 +1,32 @@
+"""Request-side helpers shared by the blueprints: client info, safe redirects, form status."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import request
+from flask_wtf import FlaskForm
+
+from vrm_portal.accounts.service import ClientInfo
+
+
+def client_info() -> ClientInfo:
+    """Where the current request comes from (after ProxyFix, when configured)."""
+    return ClientInfo(ip_address=request.remote_addr, user_agent=request.user_agent.string or None)
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` when it is a path on this site, else None: never an open redirect."""
+    if not target or len(target) > 2048:
+        return None
+    if any(ord(ch) < 32 for ch in target) or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def form_status(form: FlaskForm) -> int:
+    """422 for a form sent back with errors, so clients and tests can tell; else 200."""
+    return 422 if form.errors or getattr(form, "form_errors", None) else 200
