@@ -85,7 +85,8 @@ class Config:
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"
     BABEL_TRANSLATION_DIRECTORIES = str(PROJECT_ROOT / "vrm_portal" / "translations")
-    RATELIMIT_HEADERS_ENABLED = True
+    # Retry-After is sent by the 429 handler only, not on every rate-limited response.
+    RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_STRATEGY = "fixed-window"
     HSTS = True
 

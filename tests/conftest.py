@@ -75,9 +75,11 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def app(
     engine: Engine, database_url: str, smtp: tuple[int, Mailbox], tmp_path_factory: Any
-) -> Flask:
+) -> Iterator[Flask]:
     port, _mailbox = smtp
-    return create_app(app_overrides(database_url, port, tmp_path_factory.mktemp("instance")))
+    app = create_app(app_overrides(database_url, port, tmp_path_factory.mktemp("instance")))
+    yield app
+    app.extensions["vrm_db"].engine.dispose()
 
 
 @pytest.fixture
@@ -109,11 +111,29 @@ def mailbox(smtp: tuple[int, Mailbox]) -> Mailbox:
 
 
 @pytest.fixture
-def client(app: Flask, connection: Connection, mailbox: Mailbox) -> Iterator[FlaskClient]:
+def new_browser(app: Flask, connection: Connection) -> Callable[..., FlaskClient]:
+    """Open another browser (its own cookie jar) on the app under test.
+
+    Each is a plain test client (not entered with ``with``), so every request's context
+    ends with it, as on a real server, and two browsers never share request state.
+    ``user_agent`` tells the browsers apart on the Sessions page.
+    """
+
+    def open_browser(user_agent: str | None = None) -> FlaskClient:
+        browser = app.test_client()
+        if user_agent:
+            browser.environ_base["HTTP_USER_AGENT"] = user_agent
+        return browser
+
+    return open_browser
+
+
+@pytest.fixture
+def client(app: Flask, mailbox: Mailbox, new_browser: Callable[..., FlaskClient]) -> FlaskClient:
+    """The test's main browser; rate limits start from zero."""
     with app.app_context():
         limiter.reset()
-    with app.test_client() as client:
-        yield client
+    return new_browser()
 
 
 @pytest.fixture
@@ -171,9 +191,7 @@ def sign_in(
 
 
 @pytest.fixture
-def scratch_database_url(
-    database_url: str, tmp_path: Path
-) -> Iterator[str]:
+def scratch_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A new, empty database on the same engine as the suite, dropped afterwards."""
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"

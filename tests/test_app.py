@@ -152,7 +152,5 @@ def test_unexpected_error_is_a_500_page_and_rolls_back(
     app.extensions["vrm_db"].engine.dispose()
     assert response.status_code == 500
     assert "Nothing was changed" in response.get_data(as_text=True)
-    count = db_session.scalar(
-        select(func.count()).where(Account.email == "ghost@example.com")
-    )
+    count = db_session.scalar(select(func.count()).where(Account.email == "ghost@example.com"))
     assert count == 0

@@ -11,7 +11,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import INSTANCE_PATH, PROJECT_ROOT, load_config
 from vrm_portal import cli, errors, security_headers
-from vrm_portal.accounts import auth_views, identity, passwords, settings_views
+from vrm_portal.accounts import (
+    auth_views,
+    identity,
+    passwords,
+    settings_views,
+    two_factor_views,
+)
 from vrm_portal.extensions import babel, csrf, limiter, login_manager
 from vrm_portal.extensions import db as database
 from vrm_portal.i18n import LOCALE_NAMES, select_locale
@@ -72,6 +78,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(settings_views.bp)
+    app.register_blueprint(two_factor_views.bp)
     app.register_blueprint(cli.bp)
     limiter.exempt(health.bp)
 

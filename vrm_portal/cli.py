@@ -7,7 +7,7 @@ from flask import Blueprint, current_app
 from sqlalchemy import select
 
 from vrm_portal import schema
-from vrm_portal.accounts import service
+from vrm_portal.accounts import service, two_factor
 from vrm_portal.accounts.models import Account, StaffRole
 from vrm_portal.clock import utcnow
 from vrm_portal.extensions import db
@@ -90,3 +90,15 @@ def create_staff(email: str, role: str, password: str) -> None:
         raise click.BadParameter(f"password refused: {exc.reason}") from exc
     db.commit()
     click.echo(f"{account.email} is now {role}.")
+
+
+@bp.cli.command("reset-two-factor")
+@click.option("--email", required=True)
+def reset_two_factor_command(email: str) -> None:
+    """Forget a staff member's authenticator (lost phone); they enrol again at sign-in."""
+    account = service.find_account_by_email(db.session, email)
+    if account is None:
+        raise click.ClickException(f"no account for {email}")
+    two_factor.reset_two_factor(db.session, account)
+    db.commit()
+    click.echo(f"Two-step verification reset for {account.email}; it is set up again at sign-in.")

@@ -17,9 +17,10 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
 from vrm_portal.accounts import service
+from vrm_portal.accounts.browser_session import begin_second_factor, sign_in
 from vrm_portal.accounts.forms import (
     ConfirmForm,
     ForgotPasswordForm,
@@ -28,8 +29,7 @@ from vrm_portal.accounts.forms import (
     ResetPasswordForm,
     password_problem_message,
 )
-from vrm_portal.accounts.identity import SignedInUser
-from vrm_portal.accounts.messages import token_problem
+from vrm_portal.accounts.messages import token_problem, token_problem_status
 from vrm_portal.accounts.models import Account, TokenPurpose
 from vrm_portal.extensions import db, limiter
 from vrm_portal.mail import send_later
@@ -43,7 +43,13 @@ def _config_limit(name: str) -> str:
 
 
 def _posted_email_key() -> str:
-    return "email:" + (request.form.get("email") or "").strip().lower()[:320]
+    """The rate-limit key of the posted address: every spelling of one account counts once."""
+    raw = (request.form.get("email") or "")[:320]
+    try:
+        address = service.normalise_email(raw)
+    except service.InvalidEmail:
+        address = raw.strip().lower()
+    return "email:" + address
 
 
 def _login_limit() -> str:
@@ -83,17 +89,6 @@ def send_verification(account: Account) -> None:
         link=_link("auth.verify_email", token=token.secret),
         expires_hours=_hours("EMAIL_VERIFICATION_TTL"),
     )
-
-
-def sign_in(account: Account, *, remember: bool) -> None:
-    """Start a brand-new session for ``account``: nothing from before sign-in survives."""
-    config = current_app.config
-    lifetime = config["REMEMBER_FOR"] if remember else config["SESSION_ABSOLUTE"]
-    auth_session, token = service.start_session(
-        db.session, account, remember=remember, lifetime=lifetime, client=client_info()
-    )
-    session.clear()
-    login_user(SignedInUser(account, auth_session, token), remember=remember, duration=lifetime)
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -183,7 +178,7 @@ def verify_email(token: str) -> ResponseReturnValue:
     except service.TokenRejected as exc:
         return render_template(
             "accounts/verify_email.html", form=form, problem=token_problem(exc.reason)
-        ), 400 if request.method == "POST" else 404 if exc.reason == "unknown" else 410
+        ), token_problem_status(exc.reason)
     return render_template("accounts/verify_email.html", form=form, problem=None)
 
 
@@ -212,6 +207,10 @@ def login() -> ResponseReturnValue:
                 )
             )
         else:
+            if account.is_staff:
+                return begin_second_factor(
+                    account, remember=bool(form.remember.data), next_url=safe_next(form.next.data)
+                )
             sign_in(account, remember=bool(form.remember.data))
             flash(_("You are signed in."), "success")
             return redirect(safe_next(form.next.data) or url_for("account.overview"))
@@ -222,8 +221,8 @@ def login() -> ResponseReturnValue:
 @login_required  # type: ignore[untyped-decorator]
 def logout() -> ResponseReturnValue:
     service.end_session(db.session, current_user.auth_session, client=client_info())
-    logout_user()
     session.clear()
+    logout_user()  # after clear(): it leaves the flag that deletes the remember-me cookie
     flash(_("You are signed out."), "success")
     return redirect(url_for("public.index"))
 
@@ -248,9 +247,7 @@ def forgot_password() -> ResponseReturnValue:
                 "reset_password",
                 locale=account.locale,
                 link=_link("auth.reset_password", token=token.secret),
-                expires_minutes=int(
-                    current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60
-                ),
+                expires_minutes=int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60),
             )
         return redirect(url_for("auth.check_email", reason="reset"))
     return render_template("accounts/forgot_password.html", form=form), form_status(form)
@@ -264,15 +261,12 @@ def reset_password(token: str) -> ResponseReturnValue:
         service.peek_email_token(db.session, token, TokenPurpose.RESET_PASSWORD)
         if form.validate_on_submit():
             try:
-                service.reset_password(
-                    db.session, token, form.password.data, client=client_info()
-                )
+                service.reset_password(db.session, token, form.password.data, client=client_info())
             except service.PasswordRejected as exc:
                 form.password.errors.append(password_problem_message(exc.reason))
             else:
-                if current_user.is_authenticated:
-                    logout_user()
                 session.clear()
+                logout_user()
                 flash(
                     _("Your password has been changed. Sign in with your new password."),
                     "success",
@@ -281,7 +275,7 @@ def reset_password(token: str) -> ResponseReturnValue:
     except service.TokenRejected as exc:
         return render_template(
             "accounts/reset_password.html", form=form, problem=token_problem(exc.reason)
-        ), 404 if exc.reason == "unknown" else 410
-    return render_template(
-        "accounts/reset_password.html", form=form, problem=None
-    ), form_status(form)
+        ), token_problem_status(exc.reason)
+    return render_template("accounts/reset_password.html", form=form, problem=None), form_status(
+        form
+    )

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
 
 from vrm_portal.accounts import passwords, service
@@ -15,22 +15,20 @@ PASSWORD_HINT = _l("12 to 128 characters. A passphrase of several words is easie
 
 
 def _valid_email(_form: Any, field: Any) -> None:
+    if field.errors:  # already refused (too long): one message is enough
+        return
     try:
         field.data = service.normalise_email(field.data or "")
     except service.InvalidEmail as exc:
         if exc.reason == "too_long":
             raise ValidationError(_l("An email address has at most 254 characters.")) from exc
-        raise ValidationError(
-            _l("Enter an email address in the format name@example.com.")
-        ) from exc
+        raise ValidationError(_l("Enter an email address in the format name@example.com.")) from exc
 
 
 def _password_policy(_form: Any, field: Any) -> None:
     problem = passwords.policy_problem(field.data or "")
     if problem == "too_short":
-        raise ValidationError(
-            _l("Use at least %(n)s characters.", n=passwords.MIN_LENGTH)
-        )
+        raise ValidationError(_l("Use at least %(n)s characters.", n=passwords.MIN_LENGTH))
     if problem == "too_long":
         raise ValidationError(_l("Use at most %(n)s characters.", n=passwords.MAX_LENGTH))
 
@@ -132,3 +130,13 @@ class ConfirmForm(FlaskForm):  # type: ignore[misc]
 class LocaleForm(FlaskForm):  # type: ignore[misc]
     locale = HiddenField(validators=[DataRequired()])
     next = HiddenField()
+
+
+class TwoFactorCodeForm(FlaskForm):  # type: ignore[misc]
+    code = StringField(
+        _l("6-digit code from your authenticator app"),
+        validators=[
+            InputRequired(_l("Enter the 6-digit code shown in your authenticator app.")),
+            Length(max=12, message=_l("The code has 6 digits.")),
+        ],
+    )

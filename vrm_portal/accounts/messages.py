@@ -30,11 +30,23 @@ EVENT_LABELS = {
     EventKind.EMAIL_CHANGED: _l("Email address changed"),
     EventKind.LOCALE_CHANGED: _l("Language changed"),
     EventKind.STAFF_ROLE_GRANTED: _l("Staff role granted"),
+    EventKind.TWO_FACTOR_ENABLED: _l("Two-step verification turned on"),
+    EventKind.TWO_FACTOR_FAILED: _l("Wrong two-step verification code"),
+    EventKind.TWO_FACTOR_RESET: _l("Two-step verification reset by an administrator"),
 }
+
+
+#: HTTP status of the page that explains why a link cannot be used.
+TOKEN_PROBLEM_STATUS = {"unknown": 404, "other_account": 403}
 
 
 def token_problem(reason: str) -> str:
     return str(TOKEN_PROBLEMS.get(reason, TOKEN_PROBLEMS["unknown"]))
+
+
+def token_problem_status(reason: str) -> int:
+    """404 for a link that never existed, 403 for someone else's, 410 for a spent one."""
+    return TOKEN_PROBLEM_STATUS.get(reason, 410)
 
 
 def event_label(kind: str) -> str:

@@ -39,6 +39,9 @@ class EventKind(enum.StrEnum):
     EMAIL_CHANGED = "email_changed"
     LOCALE_CHANGED = "locale_changed"
     STAFF_ROLE_GRANTED = "staff_role_granted"
+    TWO_FACTOR_ENABLED = "two_factor_enabled"
+    TWO_FACTOR_FAILED = "two_factor_failed"
+    TWO_FACTOR_RESET = "two_factor_reset"
 
 
 def new_subject_key() -> str:
@@ -64,6 +67,11 @@ class Account(Base):
     #: Preferred interface language; None means "follow the browser".
     locale: Mapped[str | None] = mapped_column(String(8))
     staff_role: Mapped[str | None] = mapped_column(String(16))
+    #: Base32 TOTP secret of a staff member; authoritative once ``totp_enabled_at`` is set.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None]
+    #: Time step of the last accepted code, so that no code is accepted twice.
+    totp_last_step: Mapped[int | None]
     #: Pseudonymous key under which the consent ledger records this person; never shown.
     subject_key: Mapped[str] = mapped_column(String(64), unique=True, default=new_subject_key)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -80,6 +88,10 @@ class Account(Base):
     @property
     def is_staff(self) -> bool:
         return self.staff_role is not None
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_enabled_at is not None and self.totp_secret is not None
 
     def __repr__(self) -> str:
         return f"<Account {self.id}>"

@@ -18,9 +18,7 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
 def configure(*, time_cost: int, memory_cost: int, parallelism: int) -> None:
     """Set the Argon2id cost (the test suite uses a cheap one)."""
     global _hasher, _DUMMY_HASH
-    _hasher = PasswordHasher(
-        time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
-    )
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
     _DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
 
 

@@ -30,6 +30,8 @@ from vrm_portal.clock import utcnow
 
 SUPPORTED_LOCALES = ("en", "fr")
 _LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+#: Largest value of an integer primary key (32-bit on PostgreSQL).
+_MAX_ROW_ID = 2**31 - 1
 
 
 class AccountError(Exception):
@@ -177,6 +179,7 @@ def register_account(
     _check_password(password, normalised)
     existing = session.scalars(select(Account).where(Account.email == normalised)).one_or_none()
     if existing is not None:
+        passwords.hash_password(password)  # same cost as a new account: no timing oracle
         return Registration(existing, created=False, verification=None)
     account = Account(
         email=normalised,
@@ -330,9 +333,7 @@ def start_session(
     return auth_session, token
 
 
-def resume_session(
-    session: Session, token: str, *, idle_timeout: timedelta
-) -> AuthSession | None:
+def resume_session(session: Session, token: str, *, idle_timeout: timedelta) -> AuthSession | None:
     """The live session for a cookie token, refreshed; None when revoked or timed out.
 
     Remembered sessions are not subject to the idle timeout, only to their absolute end.
@@ -395,6 +396,8 @@ def revoke_session(
     client: ClientInfo | None = None,
 ) -> AuthSession:
     """Sign out one of the account's own sessions; another account's id is not found."""
+    if not 0 < session_id <= _MAX_ROW_ID:  # beyond the column: the database would refuse it
+        raise SessionNotFound()
     auth_session = session.get(AuthSession, session_id)
     if auth_session is None or auth_session.account_id != account.id:
         raise SessionNotFound()
@@ -521,7 +524,11 @@ def confirm_email_change(
     signed_in: Account,
     client: ClientInfo | None = None,
 ) -> tuple[Account, str]:
-    """Switch to the confirmed new address; returns the account and its old address."""
+    """Switch to the confirmed new address; returns the account and its old address.
+
+    Links still pending in the old mailbox (a password reset, say) lapse: whoever reads
+    that mailbox must not keep a way into the account.
+    """
     record = _use_email_token(session, secret, TokenPurpose.CHANGE_EMAIL, signed_in)
     account = record.account
     taken = session.scalars(
@@ -532,6 +539,11 @@ def confirm_email_change(
     old_email = account.email
     account.email = record.email
     account.email_verified_at = utcnow()
+    session.execute(
+        update(EmailToken)
+        .where(EmailToken.account_id == account.id, EmailToken.used_at.is_(None))
+        .values(used_at=utcnow())
+    )
     session.flush()
     record_event(session, account, EventKind.EMAIL_CHANGED, client)
     return account, old_email
@@ -567,9 +579,7 @@ def count_accounts(session: Session) -> int:
     return session.scalar(select(func.count(Account.id))) or 0
 
 
-def create_staff_account(
-    session: Session, email: str, password: str, role: StaffRole
-) -> Account:
+def create_staff_account(session: Session, email: str, password: str, role: StaffRole) -> Account:
     """Create (or promote) a verified staff account; used by the operator CLI."""
     normalised = normalise_email(email)
     account = session.scalars(select(Account).where(Account.email == normalised)).one_or_none()

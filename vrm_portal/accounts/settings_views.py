@@ -12,14 +12,14 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from vrm_portal.accounts import service
-from vrm_portal.accounts.auth_views import sign_in
+from vrm_portal.accounts.browser_session import sign_in
 from vrm_portal.accounts.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
     ConfirmForm,
     password_problem_message,
 )
-from vrm_portal.accounts.messages import event_label, token_problem
+from vrm_portal.accounts.messages import event_label, token_problem, token_problem_status
 from vrm_portal.accounts.models import AccountEvent, TokenPurpose
 from vrm_portal.extensions import db, limiter
 from vrm_portal.mail import send_later
@@ -151,9 +151,9 @@ def change_email() -> ResponseReturnValue:
                     "email_in_use",
                 )
             return redirect(url_for("auth.check_email", reason="change"))
-    return render_template(
-        "account/change_email.html", form=form, account=account
-    ), form_status(form)
+    return render_template("account/change_email.html", form=form, account=account), form_status(
+        form
+    )
 
 
 @bp.route("/email/confirm/<token>", methods=["GET", "POST"])
@@ -184,7 +184,7 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
             form=form,
             new_email=None,
             problem=token_problem(exc.reason),
-        ), 404 if exc.reason == "unknown" else 410
+        ), token_problem_status(exc.reason)
     return render_template(
         "account/confirm_email_change.html", form=form, new_email=record.email, problem=None
     )
@@ -237,7 +237,9 @@ def revoke_other_sessions() -> ResponseReturnValue:
 @bp.get("/activity")
 def activity() -> ResponseReturnValue:
     page = request.args.get("page", "1")
-    number = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+    # isascii(): str.isdigit() also accepts digits int() refuses, such as "²".
+    wanted = int(page) if page.isascii() and page.isdigit() and len(page) <= 5 else 1
+    number = wanted if wanted > 0 else 1
     events, has_next = service.list_events(db.session, current_user.account, page=number)
     return render_template(
         "account/activity.html",

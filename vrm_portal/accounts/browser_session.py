@@ -1,0 +1,47 @@
+"""Starting a signed-in browser session: always a new server-side session, and for
+staff only after the second factor."""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app, redirect, session, url_for
+from flask_login import login_user
+from werkzeug.wrappers import Response
+
+from vrm_portal.accounts import service
+from vrm_portal.accounts.identity import SignedInUser
+from vrm_portal.accounts.models import Account
+from vrm_portal.extensions import db
+from vrm_portal.web import client_info
+
+PENDING_KEY = "pending_sign_in"
+#: Time allowed between the password step and the code step.
+PENDING_SECONDS = 300
+
+
+def begin_second_factor(account: Account, *, remember: bool, next_url: str | None) -> Response:
+    """After a correct password: hold the sign-in until the code step succeeds."""
+    session.clear()
+    session[PENDING_KEY] = {
+        "account_id": account.id,
+        "remember": remember,
+        "next": next_url or "",
+        "since": int(time.time()),
+    }
+    endpoint = "two_factor.verify" if account.has_two_factor else "two_factor.setup"
+    return redirect(url_for(endpoint))
+
+
+def sign_in(account: Account, *, remember: bool) -> None:
+    """Start a brand-new session for ``account``: nothing from before sign-in survives."""
+    config = current_app.config
+    lifetime = config["REMEMBER_FOR"] if remember else config["SESSION_ABSOLUTE"]
+    auth_session, token = service.start_session(
+        db.session, account, remember=remember, lifetime=lifetime, client=client_info()
+    )
+    chosen_locale = session.get("locale")
+    session.clear()
+    if chosen_locale:
+        session["locale"] = chosen_locale
+    login_user(SignedInUser(account, auth_session, token), remember=remember, duration=lifetime)
