@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, render_template
-from flask_babel import force_locale
+from flask_babel import LazyString, force_locale
 
 from vrm_portal.clock import utcnow
 from vrm_portal.extensions import db
@@ -23,21 +23,22 @@ from vrm_portal.extensions import db
 log = logging.getLogger(__name__)
 
 
-def compose(to: str, subject: str, template: str, **context: Any) -> EmailMessage:
+def compose(to: str, subject: str | LazyString, template: str, **context: Any) -> EmailMessage:
     """Build a plain-text message from ``templates/emails/<template>.txt``."""
     message = EmailMessage()
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = to
-    message["Subject"] = subject
+    message["Subject"] = str(subject)
     message["Message-ID"] = make_msgid(domain="vrm.invalid")
     message.set_content(render_template(f"emails/{template}.txt", **context))
     return message
 
 
 def send_later(
-    to: str, subject: str, template: str, *, locale: str | None = None, **context: Any
+    to: str, subject: LazyString, template: str, *, locale: str | None = None, **context: Any
 ) -> None:
-    """Render now (in the recipient's language) and deliver once the request commits."""
+    """Render now, in the recipient's ``locale`` (subject included: pass it lazily, with
+    ``lazy_gettext``), and deliver once the request commits."""
     if locale:
         with force_locale(locale):
             message = compose(to, subject, template, **context)

@@ -17,6 +17,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, logout_user
 
 from vrm_portal.accounts import service
@@ -83,7 +84,7 @@ def send_verification(account: Account) -> None:
     )
     send_later(
         account.email,
-        _("Confirm your email address"),
+        _l("Confirm your email address"),
         "verify_email",
         locale=account.locale,
         link=_link("auth.verify_email", token=token.secret),
@@ -114,7 +115,7 @@ def register() -> ResponseReturnValue:
             if registration.verification is not None:
                 send_later(
                     account.email,
-                    _("Confirm your email address"),
+                    _l("Confirm your email address"),
                     "verify_email",
                     link=_link("auth.verify_email", token=registration.verification.secret),
                     expires_hours=_hours("EMAIL_VERIFICATION_TTL"),
@@ -122,7 +123,7 @@ def register() -> ResponseReturnValue:
             else:
                 send_later(
                     account.email,
-                    _("Someone tried to create an account with your address"),
+                    _l("Someone tried to create an account with your address"),
                     "account_exists",
                     locale=account.locale,
                     login_link=_link("auth.login"),
@@ -243,7 +244,7 @@ def forgot_password() -> ResponseReturnValue:
             account = token.record.account
             send_later(
                 account.email,
-                _("Choose a new password"),
+                _l("Choose a new password"),
                 "reset_password",
                 locale=account.locale,
                 link=_link("auth.reset_password", token=token.secret),

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from flask_babel import format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from vrm_portal.accounts import service
@@ -96,7 +97,7 @@ def change_password() -> ResponseReturnValue:
             sign_in(account, remember=current_user.auth_session.remember)
             send_later(
                 account.email,
-                _("Your password was changed"),
+                _l("Your password was changed"),
                 "password_changed",
                 locale=account.locale,
                 when=format_datetime(account.password_changed_at, "medium"),
@@ -134,7 +135,7 @@ def change_email() -> ResponseReturnValue:
             if token is not None:
                 send_later(
                     new_email,
-                    _("Confirm your new email address"),
+                    _l("Confirm your new email address"),
                     "confirm_email_change",
                     locale=account.locale,
                     link=current_app.config["PUBLIC_BASE_URL"].rstrip("/")
@@ -145,10 +146,12 @@ def change_email() -> ResponseReturnValue:
                     new_email=new_email,
                 )
             else:
+                owner = service.find_account_by_email(db.session, new_email)
                 send_later(
                     new_email,
-                    _("Someone tried to use your address on another account"),
+                    _l("Someone tried to use your address on another account"),
                     "email_in_use",
+                    locale=owner.locale if owner else None,
                 )
             return redirect(url_for("auth.check_email", reason="change"))
     return render_template("account/change_email.html", form=form, account=account), form_status(
@@ -170,7 +173,7 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
             )
             send_later(
                 old_email,
-                _("Your email address was changed"),
+                _l("Your email address was changed"),
                 "email_changed_notice",
                 locale=account.locale,
                 new_email=account.email,
