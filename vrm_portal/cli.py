@@ -7,7 +7,7 @@ from flask import Blueprint, current_app
 from sqlalchemy import select
 
 from vrm_portal import schema
-from vrm_portal.accounts import service, two_factor
+from vrm_portal.accounts import errors, service, two_factor
 from vrm_portal.accounts.models import Account, StaffRole
 from vrm_portal.clock import utcnow
 from vrm_portal.extensions import db
@@ -84,9 +84,9 @@ def create_staff(email: str, role: str, password: str) -> None:
     """Create a staff account, or give an existing account a staff role."""
     try:
         account = service.create_staff_account(db.session, email, password, StaffRole(role))
-    except service.InvalidEmail as exc:
+    except errors.InvalidEmail as exc:
         raise click.BadParameter(f"not a valid email address ({exc.reason})") from exc
-    except service.PasswordRejected as exc:
+    except errors.PasswordRejected as exc:
         raise click.BadParameter(f"password refused: {exc.reason}") from exc
     db.commit()
     click.echo(f"{account.email} is now {role}.")

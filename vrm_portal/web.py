@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import request
 from flask_wtf import FlaskForm
 
-from vrm_portal.accounts.service import ClientInfo
+from vrm_portal.accounts.history import ClientInfo
 
 
 def client_info() -> ClientInfo:

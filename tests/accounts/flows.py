@@ -106,7 +106,7 @@ def reloaded(db_session: Session, account: Account) -> Account:
     return fresh
 
 
-def auth_sessions(db_session: Session, account: Account) -> list[AuthSession]:
+def sessions_of(db_session: Session, account: Account) -> list[AuthSession]:
     db_session.expire_all()
     return list(
         db_session.scalars(
@@ -115,7 +115,7 @@ def auth_sessions(db_session: Session, account: Account) -> list[AuthSession]:
     )
 
 
-def email_tokens(db_session: Session, account: Account, purpose: str) -> list[EmailToken]:
+def tokens_of(db_session: Session, account: Account, purpose: str) -> list[EmailToken]:
     db_session.expire_all()
     return list(
         db_session.scalars(

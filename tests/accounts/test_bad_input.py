@@ -7,11 +7,11 @@ import pytest
 from tests.accounts.flows import (
     GENERIC_LOGIN_ERROR,
     account_by_email,
-    auth_sessions,
     count_accounts,
     error_summary,
     is_signed_in,
     register,
+    sessions_of,
     text,
 )
 from tests.conftest import PASSWORD, csrf_token, sign_in, submit
@@ -196,6 +196,6 @@ def test_long_user_agent_is_clipped_not_refused(client, make_account, db_session
 
     sign_in(client, "alice@example.com")
 
-    (session,) = auth_sessions(db_session, alice)
+    (session,) = sessions_of(db_session, alice)
     assert len(session.user_agent) == 255
     assert is_signed_in(client)

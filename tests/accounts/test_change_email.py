@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 
 from tests.accounts.flows import (
-    email_tokens,
     event_kinds,
     field_errors,
     reloaded,
     text,
+    tokens_of,
 )
 from tests.conftest import PASSWORD, sign_in, submit
 from tests.mailbox import body, link_in
@@ -52,7 +52,7 @@ def test_wrong_current_password_is_refused_and_sends_nothing(client, alice, db_s
 
     assert response.status_code == 422
     assert field_errors(response, "current_password") == ["Your current password is not right."]
-    assert email_tokens(db_session, alice, "change_email") == []
+    assert tokens_of(db_session, alice, "change_email") == []
     assert mailbox.messages == []
 
 
@@ -140,7 +140,7 @@ def test_address_of_another_account_gets_the_same_answer_and_no_usable_link(
 
     assert (taken.status_code, taken.location) == (free.status_code, free.location)
     # Only the token for the free address exists, and it was superseded by nothing.
-    tokens = email_tokens(db_session, alice, "change_email")
+    tokens = tokens_of(db_session, alice, "change_email")
     assert [t.email for t in tokens] == ["alice.new@example.com"]
     assert reloaded(db_session, alice).email == "alice@example.com"
 
@@ -203,7 +203,7 @@ def test_reused_confirmation_link_is_refused(client, alice, confirm_link):
 def test_expired_confirmation_link_is_refused_and_changes_nothing(
     client, alice, confirm_link, db_session
 ):
-    (token,) = email_tokens(db_session, alice, "change_email")
+    (token,) = tokens_of(db_session, alice, "change_email")
     token.expires_at = utcnow() - timedelta(seconds=1)
     db_session.commit()
 

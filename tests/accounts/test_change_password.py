@@ -7,12 +7,12 @@ import pytest
 from tests.accounts.flows import (
     REMEMBER_COOKIE,
     SESSION_COOKIE,
-    auth_sessions,
     cookie,
     event_kinds,
     field_errors,
     is_signed_in,
     reloaded,
+    sessions_of,
     text,
 )
 from tests.conftest import PASSWORD, sign_in, submit
@@ -81,7 +81,7 @@ def test_change_ends_every_other_session_and_keeps_this_browser_signed_in(
     thief = new_browser()
     thief.set_cookie(REMEMBER_COOKIE, phone_remembered)
     assert not is_signed_in(thief)
-    live = [s for s in auth_sessions(db_session, alice) if s.revoked_at is None]
+    live = [s for s in sessions_of(db_session, alice) if s.revoked_at is None]
     assert len(live) == 1
 
 

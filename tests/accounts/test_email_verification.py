@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.accounts.flows import account_by_email, email_tokens, register, text
+from tests.accounts.flows import account_by_email, register, text, tokens_of
 from tests.conftest import PASSWORD, sign_in, submit
 from tests.mailbox import link_in
 from vrm_portal.clock import utcnow
@@ -79,7 +79,7 @@ def test_reused_verification_link_is_refused_with_a_clear_message(client, db_ses
 
 def test_expired_verification_link_is_refused_and_verifies_nothing(client, db_session, carol_link):
     carol = account_by_email(db_session, "carol@example.com")
-    (token,) = email_tokens(db_session, carol, "verify_email")
+    (token,) = tokens_of(db_session, carol, "verify_email")
     token.expires_at = utcnow() - timedelta(seconds=1)
     db_session.commit()
 
@@ -95,7 +95,7 @@ def test_expired_verification_link_is_refused_and_verifies_nothing(client, db_se
 
 def test_link_still_valid_just_before_it_expires(client, db_session, carol_link):
     carol = account_by_email(db_session, "carol@example.com")
-    (token,) = email_tokens(db_session, carol, "verify_email")
+    (token,) = tokens_of(db_session, carol, "verify_email")
     token.expires_at = utcnow() + timedelta(seconds=30)
     db_session.commit()
 

@@ -13,13 +13,13 @@ from tests.accounts.flows import (
     REMEMBER_COOKIE,
     SESSION_COOKIE,
     account_by_email,
-    auth_sessions,
     cookie,
     error_summary,
     event_kinds,
     is_signed_in,
     register,
     session_content,
+    sessions_of,
     text,
 )
 from tests.conftest import PASSWORD, sign_in, submit
@@ -96,7 +96,7 @@ def test_unverified_account_with_right_password_is_not_signed_in_and_gets_a_new_
     assert UNVERIFIED_MESSAGE in text(response)
     assert not is_signed_in(client)
     carol = account_by_email(db_session, "carol@example.com")
-    assert [s for s in auth_sessions(db_session, carol)] == []
+    assert [s for s in sessions_of(db_session, carol)] == []
     new_link = link_in(mailbox.wait_for("carol@example.com", count=2), "/verify-email/")
     assert submit(client, new_link, {}).status_code == 302
     sign_in(client, "carol@example.com")
@@ -134,7 +134,7 @@ def test_sign_in_records_the_device_of_the_new_session(client, make_account, db_
 
     sign_in(client, "alice@example.com")
 
-    (session,) = auth_sessions(db_session, alice)
+    (session,) = sessions_of(db_session, alice)
     assert session.user_agent == "Alice's laptop"
     assert session.ip_address == "127.0.0.1"
     assert session.revoked_at is None
@@ -189,7 +189,7 @@ def test_signing_in_again_starts_a_new_session_each_time(client, make_account, d
     sign_in(client, "alice@example.com")
 
     assert cookie(client, SESSION_COOKIE) != first
-    sessions = auth_sessions(db_session, alice)
+    sessions = sessions_of(db_session, alice)
     assert len(sessions) == 2
     assert sessions[0].revoked_at is not None
     assert sessions[1].revoked_at is None
@@ -255,7 +255,7 @@ def test_remember_me_sets_the_remember_cookie(client, make_account, db_session):
     sign_in(client, "alice@example.com", remember="y")
 
     assert cookie(client, REMEMBER_COOKIE)
-    (session,) = auth_sessions(db_session, alice)
+    (session,) = sessions_of(db_session, alice)
     assert session.remember
     assert session.expires_at - session.created_at == timedelta(days=30)
 
@@ -266,7 +266,7 @@ def test_without_remember_me_there_is_no_remember_cookie(client, make_account, d
     sign_in(client, "alice@example.com")
 
     assert cookie(client, REMEMBER_COOKIE) is None
-    (session,) = auth_sessions(db_session, alice)
+    (session,) = sessions_of(db_session, alice)
     assert not session.remember
     assert session.expires_at - session.created_at == timedelta(hours=12)
 

@@ -9,14 +9,14 @@ import pytest
 
 from tests.accounts.flows import (
     account_by_email,
-    auth_sessions,
-    email_tokens,
     event_kinds,
     field_errors,
     is_signed_in,
     register,
     reloaded,
+    sessions_of,
     text,
+    tokens_of,
 )
 from tests.conftest import PASSWORD, sign_in, submit
 from tests.mailbox import link_in
@@ -117,7 +117,7 @@ def test_reset_ends_every_existing_session(client, new_browser, alice, reset_lin
 
     assert not is_signed_in(phone)
     assert not is_signed_in(laptop)
-    assert all(s.revoked_reason == "password_reset" for s in auth_sessions(db_session, alice))
+    assert all(s.revoked_reason == "password_reset" for s in sessions_of(db_session, alice))
 
 
 def test_reset_done_in_a_signed_in_browser_signs_it_out_too(client, new_browser, alice, reset_link):
@@ -146,7 +146,7 @@ def test_reused_reset_link_is_refused_and_changes_nothing(client, new_browser, a
 def test_expired_reset_link_is_refused_and_changes_nothing(
     client, new_browser, alice, reset_link, db_session
 ):
-    (token,) = email_tokens(db_session, alice, "reset_password")
+    (token,) = tokens_of(db_session, alice, "reset_password")
     token.expires_at = utcnow() - timedelta(seconds=1)
     db_session.commit()
 
@@ -159,7 +159,7 @@ def test_expired_reset_link_is_refused_and_changes_nothing(
 
 
 def test_reset_link_expires_after_one_hour(client, alice, reset_link, db_session):
-    (token,) = email_tokens(db_session, alice, "reset_password")
+    (token,) = tokens_of(db_session, alice, "reset_password")
 
     assert token.expires_at - token.created_at == timedelta(hours=1)
 

@@ -7,12 +7,12 @@ import pytest
 from tests.accounts.flows import (
     account_by_email,
     count_accounts,
-    email_tokens,
     event_kinds,
     field_errors,
     is_signed_in,
     register,
     text,
+    tokens_of,
 )
 from tests.conftest import PASSWORD, sign_in, submit
 from tests.mailbox import body, link_in
@@ -94,7 +94,7 @@ def test_registering_an_existing_address_answers_like_a_new_one_and_creates_noth
     alice = make_account("alice@example.com")
     accounts_before = count_accounts(db_session)
     hash_before = alice.password_hash
-    tokens_before = len(email_tokens(db_session, alice, "verify_email"))
+    tokens_before = len(tokens_of(db_session, alice, "verify_email"))
 
     fresh = register(new_browser(), "dave@example.com")
     existing = register(client, "alice@example.com", NEW_PASSWORD)
@@ -103,7 +103,7 @@ def test_registering_an_existing_address_answers_like_a_new_one_and_creates_noth
     assert count_accounts(db_session) == accounts_before + 1  # only dave
     alice_now = account_by_email(db_session, "alice@example.com")
     assert alice_now.password_hash == hash_before
-    assert len(email_tokens(db_session, alice_now, "verify_email")) == tokens_before
+    assert len(tokens_of(db_session, alice_now, "verify_email")) == tokens_before
     assert event_kinds(db_session, alice_now) == ["registered"]
 
 

@@ -8,9 +8,17 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from tests.accounts.flows import auth_sessions, email_tokens, event_kinds
+from tests.accounts.flows import event_kinds, sessions_of, tokens_of
 from tests.conftest import PASSWORD
-from vrm_portal.accounts import passwords, service
+from vrm_portal.accounts import (
+    auth_sessions,
+    email_tokens,
+    errors,
+    history,
+    passwords,
+    service,
+    tokens,
+)
 from vrm_portal.accounts.models import Account, StaffRole, TokenPurpose
 from vrm_portal.clock import utcnow
 
@@ -19,7 +27,7 @@ NEW_PASSWORD = "a fresh passphrase for alice"
 
 
 def _session_for(db_session, account, *, remember=False, lifetime=HOUR):
-    auth_session, token = service.start_session(
+    auth_session, token = auth_sessions.start_session(
         db_session, account, remember=remember, lifetime=lifetime
     )
     return auth_session, token
@@ -42,12 +50,12 @@ def test_normalise_email_gives_one_canonical_form(raw, normalised):
 
 @pytest.mark.parametrize("raw", ["", "alice", "alice@", "a" * 250 + "@example.com"])
 def test_normalise_email_refuses_what_is_not_an_address(raw):
-    with pytest.raises(service.InvalidEmail):
+    with pytest.raises(errors.InvalidEmail):
         service.normalise_email(raw)
 
 
 def test_normalise_email_says_when_the_address_is_too_long():
-    with pytest.raises(service.InvalidEmail) as refused:
+    with pytest.raises(errors.InvalidEmail) as refused:
         service.normalise_email("a" * 250 + "@example.com")
 
     assert refused.value.reason == "too_long"
@@ -105,7 +113,7 @@ def test_register_account_reports_an_existing_address_without_touching_it(db_ses
     [("x" * 11, "too_short"), ("x" * 129, "too_long"), ("CAROL@example.com", "same_as_email")],
 )
 def test_register_account_applies_the_password_policy(db_session, password, reason):
-    with pytest.raises(service.PasswordRejected) as refused:
+    with pytest.raises(errors.PasswordRejected) as refused:
         service.register_account(db_session, "carol@example.com", password, verification_ttl=HOUR)
 
     assert refused.value.reason == reason
@@ -114,43 +122,47 @@ def test_register_account_applies_the_password_policy(db_session, password, reas
 
 def test_a_new_token_of_a_purpose_lapses_the_earlier_unused_ones(db_session, make_account):
     alice = make_account("alice@example.com")
-    first = service.issue_email_token(db_session, alice, TokenPurpose.RESET_PASSWORD, HOUR)
-    other_purpose = service.issue_email_token(db_session, alice, TokenPurpose.VERIFY_EMAIL, HOUR)
+    first = email_tokens.issue_email_token(db_session, alice, TokenPurpose.RESET_PASSWORD, HOUR)
+    other_purpose = email_tokens.issue_email_token(
+        db_session, alice, TokenPurpose.VERIFY_EMAIL, HOUR
+    )
 
-    second = service.issue_email_token(db_session, alice, TokenPurpose.RESET_PASSWORD, HOUR)
+    second = email_tokens.issue_email_token(db_session, alice, TokenPurpose.RESET_PASSWORD, HOUR)
 
-    with pytest.raises(service.TokenRejected) as refused:
-        service.peek_email_token(db_session, first.secret, TokenPurpose.RESET_PASSWORD)
+    with pytest.raises(errors.TokenRejected) as refused:
+        email_tokens.peek_email_token(db_session, first.secret, TokenPurpose.RESET_PASSWORD)
     assert refused.value.reason == "used"
-    assert service.peek_email_token(db_session, second.secret, TokenPurpose.RESET_PASSWORD)
-    assert service.peek_email_token(db_session, other_purpose.secret, TokenPurpose.VERIFY_EMAIL)
+    assert email_tokens.peek_email_token(db_session, second.secret, TokenPurpose.RESET_PASSWORD)
+    assert email_tokens.peek_email_token(
+        db_session, other_purpose.secret, TokenPurpose.VERIFY_EMAIL
+    )
 
 
 @pytest.mark.parametrize("secret", ["", "x" * 129, "unknown-secret"])
 def test_peek_refuses_an_unknown_secret(db_session, secret):
-    with pytest.raises(service.TokenRejected) as refused:
-        service.peek_email_token(db_session, secret, TokenPurpose.VERIFY_EMAIL)
+    with pytest.raises(errors.TokenRejected) as refused:
+        email_tokens.peek_email_token(db_session, secret, TokenPurpose.VERIFY_EMAIL)
 
     assert refused.value.reason == "unknown"
 
 
 def test_peek_refuses_a_secret_of_another_purpose(db_session, make_account):
     alice = make_account("alice@example.com")
-    token = service.issue_email_token(db_session, alice, TokenPurpose.VERIFY_EMAIL, HOUR)
+    token = email_tokens.issue_email_token(db_session, alice, TokenPurpose.VERIFY_EMAIL, HOUR)
 
-    with pytest.raises(service.TokenRejected) as refused:
-        service.peek_email_token(db_session, token.secret, TokenPurpose.RESET_PASSWORD)
+    with pytest.raises(errors.TokenRejected) as refused:
+        email_tokens.peek_email_token(db_session, token.secret, TokenPurpose.RESET_PASSWORD)
 
     assert refused.value.reason == "unknown"
 
 
 def test_peek_refuses_an_expired_token(db_session, make_account):
     alice = make_account("alice@example.com")
-    token = service.issue_email_token(db_session, alice, TokenPurpose.VERIFY_EMAIL, HOUR)
+    token = email_tokens.issue_email_token(db_session, alice, TokenPurpose.VERIFY_EMAIL, HOUR)
     token.record.expires_at = utcnow() - timedelta(seconds=1)
 
-    with pytest.raises(service.TokenRejected) as refused:
-        service.peek_email_token(db_session, token.secret, TokenPurpose.VERIFY_EMAIL)
+    with pytest.raises(errors.TokenRejected) as refused:
+        email_tokens.peek_email_token(db_session, token.secret, TokenPurpose.VERIFY_EMAIL)
 
     assert refused.value.reason == "expired"
 
@@ -158,10 +170,12 @@ def test_peek_refuses_an_expired_token(db_session, make_account):
 def test_peek_refuses_the_token_of_another_signed_in_account(db_session, make_account):
     alice = make_account("alice@example.com")
     bob = make_account("bob@example.com")
-    token = service.issue_email_token(db_session, alice, TokenPurpose.VERIFY_EMAIL, HOUR)
+    token = email_tokens.issue_email_token(db_session, alice, TokenPurpose.VERIFY_EMAIL, HOUR)
 
-    with pytest.raises(service.TokenRejected) as refused:
-        service.peek_email_token(db_session, token.secret, TokenPurpose.VERIFY_EMAIL, signed_in=bob)
+    with pytest.raises(errors.TokenRejected) as refused:
+        email_tokens.peek_email_token(
+            db_session, token.secret, TokenPurpose.VERIFY_EMAIL, signed_in=bob
+        )
 
     assert refused.value.reason == "other_account"
 
@@ -175,7 +189,7 @@ def test_verify_email_works_once(db_session):
     account = service.verify_email(db_session, secret)
 
     assert account.email_verified_at is not None
-    with pytest.raises(service.TokenRejected) as refused:
+    with pytest.raises(errors.TokenRejected) as refused:
         service.verify_email(db_session, secret)
     assert refused.value.reason == "used"
     assert event_kinds(db_session, account).count("email_verified") == 1
@@ -203,19 +217,19 @@ def test_authenticate_refuses_with_one_error_whatever_is_wrong(
 ):
     make_account("alice@example.com")
 
-    with pytest.raises(service.InvalidCredentials):
+    with pytest.raises(errors.InvalidCredentials):
         service.authenticate(db_session, email, password)
 
 
 def test_authenticate_records_a_failed_attempt_on_the_account(db_session, make_account):
     alice = make_account("alice@example.com")
 
-    with pytest.raises(service.InvalidCredentials):
+    with pytest.raises(errors.InvalidCredentials):
         service.authenticate(
             db_session,
             "alice@example.com",
             "wrong password!",
-            client=service.ClientInfo("203.0.113.9", "curl"),
+            client=history.ClientInfo("203.0.113.9", "curl"),
         )
 
     assert event_kinds(db_session, alice)[-1] == "sign_in_failed"
@@ -226,7 +240,7 @@ def test_authenticate_refuses_an_account_without_a_password(db_session, make_acc
     alice.password_hash = None
     db_session.flush()
 
-    with pytest.raises(service.InvalidCredentials):
+    with pytest.raises(errors.InvalidCredentials):
         service.authenticate(db_session, "alice@example.com", PASSWORD)
 
 
@@ -235,9 +249,9 @@ def test_authenticate_tells_an_unverified_account_apart_only_with_the_right_pass
 ):
     make_account("carol@example.com", verified=False)
 
-    with pytest.raises(service.InvalidCredentials):
+    with pytest.raises(errors.InvalidCredentials):
         service.authenticate(db_session, "carol@example.com", "not the right password")
-    with pytest.raises(service.EmailNotVerified):
+    with pytest.raises(errors.EmailNotVerified):
         service.authenticate(db_session, "carol@example.com", PASSWORD)
 
 
@@ -261,7 +275,7 @@ def test_session_token_is_stored_only_as_a_hash(db_session, make_account):
     auth_session, token = _session_for(db_session, alice)
 
     assert len(token) >= 43  # 256 bits, URL-safe base64
-    assert auth_session.token_hash == service.hash_secret(token)
+    assert auth_session.token_hash == tokens.hash_secret(token)
     assert token not in auth_session.token_hash
 
 
@@ -269,12 +283,12 @@ def test_resume_session_finds_a_live_session(db_session, make_account):
     alice = make_account("alice@example.com")
     auth_session, token = _session_for(db_session, alice)
 
-    assert service.resume_session(db_session, token, idle_timeout=HOUR) is auth_session
+    assert auth_sessions.resume_session(db_session, token, idle_timeout=HOUR) is auth_session
 
 
 @pytest.mark.parametrize("token", ["", "x" * 129, "not-a-session-token"])
 def test_resume_session_refuses_an_unknown_token(db_session, token):
-    assert service.resume_session(db_session, token, idle_timeout=HOUR) is None
+    assert auth_sessions.resume_session(db_session, token, idle_timeout=HOUR) is None
 
 
 def test_resume_session_ends_an_idle_session(db_session, make_account):
@@ -282,9 +296,11 @@ def test_resume_session_ends_an_idle_session(db_session, make_account):
     auth_session, token = _session_for(db_session, alice)
     auth_session.last_seen_at = utcnow() - timedelta(minutes=31)
 
-    assert service.resume_session(db_session, token, idle_timeout=timedelta(minutes=30)) is None
+    assert (
+        auth_sessions.resume_session(db_session, token, idle_timeout=timedelta(minutes=30)) is None
+    )
     assert auth_session.revoked_reason == "idle"
-    assert service.resume_session(db_session, token, idle_timeout=timedelta(days=1)) is None
+    assert auth_sessions.resume_session(db_session, token, idle_timeout=timedelta(days=1)) is None
 
 
 def test_resume_session_keeps_a_remembered_session_despite_idleness(db_session, make_account):
@@ -294,7 +310,7 @@ def test_resume_session_keeps_a_remembered_session_despite_idleness(db_session, 
     )
     auth_session.last_seen_at = utcnow() - timedelta(days=2)
 
-    assert service.resume_session(db_session, token, idle_timeout=timedelta(minutes=30))
+    assert auth_sessions.resume_session(db_session, token, idle_timeout=timedelta(minutes=30))
     assert utcnow() - auth_session.last_seen_at < timedelta(seconds=5)
 
 
@@ -303,7 +319,7 @@ def test_resume_session_ends_a_session_past_its_absolute_end(db_session, make_ac
     auth_session, token = _session_for(db_session, alice, remember=True)
     auth_session.expires_at = utcnow() - timedelta(seconds=1)
 
-    assert service.resume_session(db_session, token, idle_timeout=HOUR) is None
+    assert auth_sessions.resume_session(db_session, token, idle_timeout=HOUR) is None
     assert auth_session.revoked_reason == "expired"
 
 
@@ -311,10 +327,10 @@ def test_end_session_revokes_it_once(db_session, make_account):
     alice = make_account("alice@example.com")
     auth_session, token = _session_for(db_session, alice)
 
-    service.end_session(db_session, auth_session)
-    service.end_session(db_session, auth_session)
+    auth_sessions.end_session(db_session, auth_session)
+    auth_sessions.end_session(db_session, auth_session)
 
-    assert service.resume_session(db_session, token, idle_timeout=HOUR) is None
+    assert auth_sessions.resume_session(db_session, token, idle_timeout=HOUR) is None
     assert event_kinds(db_session, alice).count("signed_out") == 1
 
 
@@ -323,11 +339,11 @@ def test_list_active_sessions_leaves_out_ended_and_expired_ones(db_session, make
     live, _ = _session_for(db_session, alice)
     ended, _ = _session_for(db_session, alice)
     expired, _ = _session_for(db_session, alice)
-    service.end_session(db_session, ended)
+    auth_sessions.end_session(db_session, ended)
     expired.expires_at = utcnow() - timedelta(seconds=1)
     db_session.flush()
 
-    assert service.list_active_sessions(db_session, alice) == [live]
+    assert auth_sessions.list_active_sessions(db_session, alice) == [live]
 
 
 def test_revoke_session_refuses_another_accounts_session(db_session, make_account):
@@ -335,8 +351,8 @@ def test_revoke_session_refuses_another_accounts_session(db_session, make_accoun
     bob = make_account("bob@example.com")
     bobs, _ = _session_for(db_session, bob)
 
-    with pytest.raises(service.SessionNotFound):
-        service.revoke_session(db_session, alice, bobs.id)
+    with pytest.raises(errors.SessionNotFound):
+        auth_sessions.revoke_session(db_session, alice, bobs.id)
 
     assert bobs.revoked_at is None
 
@@ -345,8 +361,8 @@ def test_revoke_session_refuses_another_accounts_session(db_session, make_accoun
 def test_revoke_session_refuses_an_impossible_id(db_session, make_account, session_id):
     alice = make_account("alice@example.com")
 
-    with pytest.raises(service.SessionNotFound):
-        service.revoke_session(db_session, alice, session_id)
+    with pytest.raises(errors.SessionNotFound):
+        auth_sessions.revoke_session(db_session, alice, session_id)
 
 
 def test_revoke_other_sessions_keeps_the_one_asked_and_touches_no_other_account(
@@ -359,11 +375,11 @@ def test_revoke_other_sessions_keeps_the_one_asked_and_touches_no_other_account(
     _session_for(db_session, alice)
     _bobs, _ = _session_for(db_session, bob)
 
-    ended = service.revoke_other_sessions(db_session, alice, keep=keep)
+    ended = auth_sessions.revoke_other_sessions(db_session, alice, keep=keep)
 
     assert ended == 2
-    assert [s.id for s in auth_sessions(db_session, alice) if s.revoked_at is None] == [keep.id]
-    assert auth_sessions(db_session, bob)[0].revoked_at is None
+    assert [s.id for s in sessions_of(db_session, alice) if s.revoked_at is None] == [keep.id]
+    assert sessions_of(db_session, bob)[0].revoked_at is None
 
 
 # -- passwords and addresses ----------------------------------------------------------------
@@ -373,7 +389,7 @@ def test_change_password_needs_the_current_password(db_session, make_account):
     alice = make_account("alice@example.com")
     hash_before = alice.password_hash
 
-    with pytest.raises(service.WrongCurrentPassword):
+    with pytest.raises(errors.WrongCurrentPassword):
         service.change_password(db_session, alice, "wrong password!", NEW_PASSWORD, keep=None)
 
     assert alice.password_hash == hash_before
@@ -387,7 +403,7 @@ def test_change_password_ends_the_other_sessions(db_session, make_account):
     ended = service.change_password(db_session, alice, PASSWORD, NEW_PASSWORD, keep=keep)
 
     assert ended == 1
-    assert service.resume_session(db_session, other_token, idle_timeout=HOUR) is None
+    assert auth_sessions.resume_session(db_session, other_token, idle_timeout=HOUR) is None
     assert passwords.verify_password(alice.password_hash, NEW_PASSWORD)
 
 
@@ -399,10 +415,10 @@ def test_reset_password_with_a_refused_password_keeps_the_token(db_session, make
     alice = make_account("alice@example.com")
     token = service.request_password_reset(db_session, "alice@example.com", ttl=HOUR)
 
-    with pytest.raises(service.PasswordRejected):
+    with pytest.raises(errors.PasswordRejected):
         service.reset_password(db_session, token.secret, "short")
 
-    assert email_tokens(db_session, alice, "reset_password")[0].used_at is None
+    assert tokens_of(db_session, alice, "reset_password")[0].used_at is None
     service.reset_password(db_session, token.secret, NEW_PASSWORD)
     assert passwords.verify_password(alice.password_hash, NEW_PASSWORD)
 
@@ -414,13 +430,13 @@ def test_request_email_change_to_a_taken_address_issues_no_token(db_session, mak
     token = service.request_email_change(db_session, alice, PASSWORD, "bob@example.com", ttl=HOUR)
 
     assert token is None
-    assert email_tokens(db_session, alice, "change_email") == []
+    assert tokens_of(db_session, alice, "change_email") == []
 
 
 def test_request_email_change_refuses_the_current_address(db_session, make_account):
     alice = make_account("alice@example.com")
 
-    with pytest.raises(service.InvalidEmail):
+    with pytest.raises(errors.InvalidEmail):
         service.request_email_change(db_session, alice, PASSWORD, "ALICE@example.com", ttl=HOUR)
 
 
@@ -436,7 +452,7 @@ def test_confirm_email_change_switches_the_address_and_lapses_pending_links(
     account, old_email = service.confirm_email_change(db_session, change.secret, signed_in=alice)
 
     assert (account.email, old_email) == ("alice.new@example.com", "alice@example.com")
-    with pytest.raises(service.TokenRejected):
+    with pytest.raises(errors.TokenRejected):
         service.reset_password(db_session, reset.secret, NEW_PASSWORD)
 
 
@@ -447,7 +463,7 @@ def test_confirm_email_change_refuses_an_address_taken_meanwhile(db_session, mak
     )
     make_account("alice.new@example.com")
 
-    with pytest.raises(service.TokenRejected) as refused:
+    with pytest.raises(errors.TokenRejected) as refused:
         service.confirm_email_change(db_session, change.secret, signed_in=alice)
 
     assert refused.value.reason == "email_taken"
@@ -474,8 +490,8 @@ def test_list_events_pages_newest_first(db_session, make_account):
     for _ in range(4):
         _session_for(db_session, alice)  # one "signed_in" event each
 
-    first, more = service.list_events(db_session, alice, page=1, per_page=3)
-    second, no_more = service.list_events(db_session, alice, page=2, per_page=3)
+    first, more = history.list_events(db_session, alice, page=1, per_page=3)
+    second, no_more = history.list_events(db_session, alice, page=2, per_page=3)
 
     assert more
     assert not no_more

@@ -9,11 +9,11 @@ import pytest
 from tests.accounts.flows import (
     REMEMBER_COOKIE,
     SESSION_COOKIE,
-    auth_sessions,
     cookie,
     event_kinds,
     is_signed_in,
     revoke_buttons,
+    sessions_of,
     text,
 )
 from tests.conftest import sign_in, submit
@@ -46,7 +46,7 @@ def test_sign_out_ends_the_session_server_side(client, new_browser, make_account
     thief = new_browser()
     thief.set_cookie(SESSION_COOKIE, stolen)
     assert not is_signed_in(thief)
-    (session,) = auth_sessions(db_session, alice)
+    (session,) = sessions_of(db_session, alice)
     assert session.revoked_reason == "signed_out"
     assert event_kinds(db_session, alice)[-1] == "signed_out"
 
@@ -130,7 +130,7 @@ def test_revoking_a_remembered_session_from_another_browser_stops_its_cookie(
 
 
 def _age_session(db_session, account, **changes):
-    (session,) = [s for s in auth_sessions(db_session, account) if s.revoked_at is None]
+    (session,) = [s for s in sessions_of(db_session, account) if s.revoked_at is None]
     for name, value in changes.items():
         setattr(session, name, value)
     db_session.commit()
@@ -143,7 +143,7 @@ def test_session_idle_for_more_than_30_minutes_is_signed_out(client, make_accoun
     _age_session(db_session, alice, last_seen_at=utcnow() - timedelta(minutes=31))
 
     assert not is_signed_in(client)
-    (session,) = auth_sessions(db_session, alice)
+    (session,) = sessions_of(db_session, alice)
     assert session.revoked_reason == "idle"
 
 
@@ -155,7 +155,7 @@ def test_session_idle_for_less_than_30_minutes_stays_signed_in_and_is_refreshed(
     _age_session(db_session, alice, last_seen_at=utcnow() - timedelta(minutes=29))
 
     assert is_signed_in(client)
-    (session,) = auth_sessions(db_session, alice)
+    (session,) = sessions_of(db_session, alice)
     assert utcnow() - session.last_seen_at < timedelta(minutes=1)
 
 
@@ -190,7 +190,7 @@ def test_session_past_its_absolute_end_is_signed_out(
     _age_session(db_session, alice, expires_at=utcnow() - timedelta(seconds=1))
 
     assert not is_signed_in(client)
-    (session,) = auth_sessions(db_session, alice)
+    (session,) = sessions_of(db_session, alice)
     assert session.revoked_reason == "expired"
     if remembered:
         assert not is_signed_in(_only_remember_cookie(new_browser, remembered))
@@ -245,7 +245,7 @@ def test_revoking_another_session_signs_that_browser_out(
     assert "That session has been signed out." in text(client.get("/account/sessions"))
     assert not is_signed_in(phone)
     assert is_signed_in(client)
-    phone_session = auth_sessions(db_session, alice)[0]
+    phone_session = sessions_of(db_session, alice)[0]
     assert phone_session.revoked_reason == "revoked_by_owner"
     assert "session_revoked" in event_kinds(db_session, alice)
 
@@ -257,7 +257,7 @@ def test_revoking_a_session_of_another_account_is_not_found_and_revokes_nothing(
     bob = make_account("bob@example.com")
     bobs_browser = new_browser()
     sign_in(bobs_browser, "bob@example.com")
-    (bobs_session,) = auth_sessions(db_session, bob)
+    (bobs_session,) = sessions_of(db_session, bob)
     sign_in(client, "alice@example.com")
 
     response = submit(
@@ -266,7 +266,7 @@ def test_revoking_a_session_of_another_account_is_not_found_and_revokes_nothing(
 
     assert response.status_code == 404
     assert is_signed_in(bobs_browser)
-    assert auth_sessions(db_session, bob)[0].revoked_at is None
+    assert sessions_of(db_session, bob)[0].revoked_at is None
 
 
 def test_revoking_an_unknown_session_id_is_not_found(client, make_account):
@@ -283,7 +283,7 @@ def test_revoking_the_current_session_from_the_list_is_refused_with_advice(
 ):
     alice = make_account("alice@example.com")
     sign_in(client, "alice@example.com")
-    (current,) = auth_sessions(db_session, alice)
+    (current,) = sessions_of(db_session, alice)
 
     response = submit(
         client, f"/account/sessions/{current.id}/revoke", {}, form_page="/account/sessions"
@@ -314,7 +314,7 @@ def test_sign_out_all_other_sessions_keeps_only_this_one(
     for browser, value in zip(others, remembered, strict=True):
         assert not is_signed_in(browser)
         assert not is_signed_in(_only_remember_cookie(new_browser, value))
-    live = [s for s in auth_sessions(db_session, alice) if s.revoked_at is None]
+    live = [s for s in sessions_of(db_session, alice) if s.revoked_at is None]
     assert len(live) == 1
 
 

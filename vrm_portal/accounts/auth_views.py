@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, logout_user
 
-from vrm_portal.accounts import service
+from vrm_portal.accounts import auth_sessions, email_tokens, errors, service
 from vrm_portal.accounts.browser_session import begin_second_factor, sign_in
 from vrm_portal.accounts.forms import (
     ConfirmForm,
@@ -48,7 +48,7 @@ def _posted_email_key() -> str:
     raw = (request.form.get("email") or "")[:320]
     try:
         address = service.normalise_email(raw)
-    except service.InvalidEmail:
+    except errors.InvalidEmail:
         address = raw.strip().lower()
     return "email:" + address
 
@@ -76,7 +76,7 @@ def _hours(name: str) -> int:
 
 def send_verification(account: Account) -> None:
     """Mail a fresh verification link to the account's address."""
-    token = service.issue_email_token(
+    token = email_tokens.issue_email_token(
         db.session,
         account,
         TokenPurpose.VERIFY_EMAIL,
@@ -108,7 +108,7 @@ def register() -> ResponseReturnValue:
                 client=client_info(),
                 verification_ttl=current_app.config["EMAIL_VERIFICATION_TTL"],
             )
-        except service.PasswordRejected as exc:
+        except errors.PasswordRejected as exc:
             form.password.errors.append(password_problem_message(exc.reason))
         else:
             account = registration.account
@@ -175,8 +175,10 @@ def verify_email(token: str) -> ResponseReturnValue:
                 return redirect(url_for("account.overview"))
             flash(_("You can sign in now."), "info")
             return redirect(url_for("auth.login"))
-        service.peek_email_token(db.session, token, TokenPurpose.VERIFY_EMAIL, signed_in=signed_in)
-    except service.TokenRejected as exc:
+        email_tokens.peek_email_token(
+            db.session, token, TokenPurpose.VERIFY_EMAIL, signed_in=signed_in
+        )
+    except errors.TokenRejected as exc:
         return render_template(
             "accounts/verify_email.html", form=form, problem=token_problem(exc.reason)
         ), token_problem_status(exc.reason)
@@ -197,9 +199,9 @@ def login() -> ResponseReturnValue:
             account = service.authenticate(
                 db.session, form.email.data, form.password.data, client=client_info()
             )
-        except service.InvalidCredentials:
+        except errors.InvalidCredentials:
             form.form_errors.append(_("The email address or the password is not right."))
-        except service.EmailNotVerified as exc:
+        except errors.EmailNotVerified as exc:
             send_verification(exc.account)
             form.form_errors.append(
                 _(
@@ -221,7 +223,7 @@ def login() -> ResponseReturnValue:
 @bp.post("/logout")
 @login_required  # type: ignore[untyped-decorator]
 def logout() -> ResponseReturnValue:
-    service.end_session(db.session, current_user.auth_session, client=client_info())
+    auth_sessions.end_session(db.session, current_user.auth_session, client=client_info())
     session.clear()
     logout_user()  # after clear(): it leaves the flag that deletes the remember-me cookie
     flash(_("You are signed out."), "success")
@@ -259,11 +261,11 @@ def forgot_password() -> ResponseReturnValue:
 def reset_password(token: str) -> ResponseReturnValue:
     form = ResetPasswordForm()
     try:
-        service.peek_email_token(db.session, token, TokenPurpose.RESET_PASSWORD)
+        email_tokens.peek_email_token(db.session, token, TokenPurpose.RESET_PASSWORD)
         if form.validate_on_submit():
             try:
                 service.reset_password(db.session, token, form.password.data, client=client_info())
-            except service.PasswordRejected as exc:
+            except errors.PasswordRejected as exc:
                 form.password.errors.append(password_problem_message(exc.reason))
             else:
                 session.clear()
@@ -273,7 +275,7 @@ def reset_password(token: str) -> ResponseReturnValue:
                     "success",
                 )
                 return redirect(url_for("auth.login"))
-    except service.TokenRejected as exc:
+    except errors.TokenRejected as exc:
         return render_template(
             "accounts/reset_password.html", form=form, problem=token_problem(exc.reason)
         ), token_problem_status(exc.reason)

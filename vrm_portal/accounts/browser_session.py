@@ -9,7 +9,7 @@ from flask import current_app, redirect, session, url_for
 from flask_login import login_user
 from werkzeug.wrappers import Response
 
-from vrm_portal.accounts import service
+from vrm_portal.accounts import auth_sessions
 from vrm_portal.accounts.identity import SignedInUser
 from vrm_portal.accounts.models import Account
 from vrm_portal.extensions import db
@@ -37,7 +37,7 @@ def sign_in(account: Account, *, remember: bool) -> None:
     """Start a brand-new session for ``account``: nothing from before sign-in survives."""
     config = current_app.config
     lifetime = config["REMEMBER_FOR"] if remember else config["SESSION_ABSOLUTE"]
-    auth_session, token = service.start_session(
+    auth_session, token = auth_sessions.start_session(
         db.session, account, remember=remember, lifetime=lifetime, client=client_info()
     )
     chosen_locale = session.get("locale")

@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
 
-from vrm_portal.accounts import passwords, service
+from vrm_portal.accounts import errors, passwords, service
 
 PASSWORD_HINT = _l("12 to 128 characters. A passphrase of several words is easiest.")
 
@@ -19,7 +19,7 @@ def _valid_email(_form: Any, field: Any) -> None:
         return
     try:
         field.data = service.normalise_email(field.data or "")
-    except service.InvalidEmail as exc:
+    except errors.InvalidEmail as exc:
         if exc.reason == "too_long":
             raise ValidationError(_l("An email address has at most 254 characters.")) from exc
         raise ValidationError(_l("Enter an email address in the format name@example.com.")) from exc

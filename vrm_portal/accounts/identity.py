@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import current_app
 from flask_login import UserMixin
 
-from vrm_portal.accounts import service
+from vrm_portal.accounts import auth_sessions
 from vrm_portal.accounts.models import Account, AuthSession
 from vrm_portal.extensions import db
 
@@ -33,7 +33,7 @@ class SignedInUser(UserMixin):  # type: ignore[misc]
 
 
 def load_user(token: str) -> SignedInUser | None:
-    auth_session = service.resume_session(
+    auth_session = auth_sessions.resume_session(
         db.session, token, idle_timeout=current_app.config["SESSION_IDLE"]
     )
     if auth_session is None:

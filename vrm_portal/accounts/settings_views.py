@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from vrm_portal.accounts import service
+from vrm_portal.accounts import auth_sessions, email_tokens, errors, history, service
 from vrm_portal.accounts.browser_session import sign_in
 from vrm_portal.accounts.forms import (
     ChangeEmailForm,
@@ -68,7 +68,7 @@ class SessionView:
 @bp.get("/")
 def overview() -> ResponseReturnValue:
     account = current_user.account
-    events, _more = service.list_events(db.session, account, page=1, per_page=5)
+    events, _more = history.list_events(db.session, account, page=1, per_page=5)
     return render_template(
         "account/overview.html", account=account, recent_events=_event_views(events)
     )
@@ -89,9 +89,9 @@ def change_password() -> ResponseReturnValue:
                 keep=None,
                 client=client_info(),
             )
-        except service.WrongCurrentPassword:
+        except errors.WrongCurrentPassword:
             form.current_password.errors.append(_("Your current password is not right."))
-        except service.PasswordRejected as exc:
+        except errors.PasswordRejected as exc:
             form.new_password.errors.append(password_problem_message(exc.reason))
         else:
             sign_in(account, remember=current_user.auth_session.remember)
@@ -126,9 +126,9 @@ def change_email() -> ResponseReturnValue:
                 ttl=current_app.config["EMAIL_CHANGE_TTL"],
                 client=client_info(),
             )
-        except service.WrongCurrentPassword:
+        except errors.WrongCurrentPassword:
             form.current_password.errors.append(_("Your current password is not right."))
-        except service.InvalidEmail:
+        except errors.InvalidEmail:
             form.new_email.errors.append(_("This is already your email address."))
         else:
             new_email = form.new_email.data
@@ -164,7 +164,7 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
     form = ConfirmForm()
     account = current_user.account
     try:
-        record = service.peek_email_token(
+        record = email_tokens.peek_email_token(
             db.session, token, TokenPurpose.CHANGE_EMAIL, signed_in=account
         )
         if form.validate_on_submit():
@@ -181,7 +181,7 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
             )
             flash(_("Your email address is now %(email)s.", email=account.email), "success")
             return redirect(url_for("account.overview"))
-    except service.TokenRejected as exc:
+    except errors.TokenRejected as exc:
         return render_template(
             "account/confirm_email_change.html",
             form=form,
@@ -207,7 +207,7 @@ def sessions() -> ResponseReturnValue:
             s.remember,
             s.id == current.id,
         )
-        for s in service.list_active_sessions(db.session, current_user.account)
+        for s in auth_sessions.list_active_sessions(db.session, current_user.account)
     ]
     return render_template("account/sessions.html", sessions=rows, form=ConfirmForm())
 
@@ -218,8 +218,10 @@ def revoke_session(session_id: int) -> ResponseReturnValue:
         flash(_("To end this session, use Sign out."), "warning")
         return redirect(url_for("account.sessions"))
     try:
-        service.revoke_session(db.session, current_user.account, session_id, client=client_info())
-    except service.SessionNotFound:
+        auth_sessions.revoke_session(
+            db.session, current_user.account, session_id, client=client_info()
+        )
+    except errors.SessionNotFound:
         abort(404)
     flash(_("That session has been signed out."), "success")
     return redirect(url_for("account.sessions"))
@@ -227,7 +229,7 @@ def revoke_session(session_id: int) -> ResponseReturnValue:
 
 @bp.post("/sessions/revoke-others")
 def revoke_other_sessions() -> ResponseReturnValue:
-    count = service.revoke_other_sessions(
+    count = auth_sessions.revoke_other_sessions(
         db.session, current_user.account, keep=current_user.auth_session, client=client_info()
     )
     if count:
@@ -243,7 +245,7 @@ def activity() -> ResponseReturnValue:
     # isascii(): str.isdigit() also accepts digits int() refuses, such as "²".
     wanted = int(page) if page.isascii() and page.isdigit() and len(page) <= 5 else 1
     number = wanted if wanted > 0 else 1
-    events, has_next = service.list_events(db.session, current_user.account, page=number)
+    events, has_next = history.list_events(db.session, current_user.account, page=number)
     return render_template(
         "account/activity.html",
         events=_event_views(events),

@@ -13,8 +13,9 @@ import pyotp
 import segno
 from sqlalchemy.orm import Session
 
+from vrm_portal.accounts.errors import AccountError
+from vrm_portal.accounts.history import ClientInfo, record_event
 from vrm_portal.accounts.models import Account, EventKind
-from vrm_portal.accounts.service import AccountError, ClientInfo, record_event
 from vrm_portal.clock import utcnow
 
 ISSUER = "VRM Portal"
