@@ -13,6 +13,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import redis
+
 from vrm_portal import schema
 from vrm_portal.db import create_db_engine
 
@@ -65,6 +67,9 @@ def test_two_workers_share_the_sign_in_limit_through_redis(scratch_database_url)
     finally:
         engine.dispose()
     email = f"shared-{uuid.uuid4().hex[:10]}@example.com"
+    # Database 15 belongs to this test: counters from an earlier run must not count.
+    with redis.Redis.from_url(REDIS_URL) as store:
+        store.flushdb()
 
     first = _worker(scratch_database_url, email, 5)
     second = _worker(scratch_database_url, email, 1)

@@ -177,3 +177,14 @@ def test_change_password_page_needs_sign_in(new_browser):
 
     assert response.status_code == 302
     assert response.location == "/login?next=%2Faccount%2Fpassword"
+
+
+def test_new_password_built_from_the_email_address_is_refused(client, alice, db_session):
+    hash_before = alice.password_hash
+
+    response = _change(client, new="alice@example.com2026")
+
+    assert response.status_code == 422
+    (message,) = field_errors(response, "new_password")
+    assert message.startswith("This password is too easy to guess")
+    assert reloaded(db_session, alice).password_hash == hash_before

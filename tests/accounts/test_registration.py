@@ -164,7 +164,7 @@ def test_password_length_policy_is_12_to_128_characters(
 
 
 def test_password_counts_characters_not_bytes(client, db_session):
-    password = "é" * 12  # 24 bytes in UTF-8, 12 characters
+    password = "éàçüöñßøåæœî"  # 24 bytes in UTF-8, 12 characters
 
     response = register(client, "carol@example.com", password)
 
@@ -253,3 +253,18 @@ def test_signed_in_visitor_is_sent_from_registration_to_the_account(client, make
 
     assert response.status_code == 302
     assert response.location == "/account/"
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["password1234", "qwertyuiop12", "aaaaaaaaaaaaaaaa", "carol.smith2024"],
+    ids=["common", "keyboard-row", "repetition", "from-the-email"],
+)
+def test_easily_guessed_password_is_refused(client, db_session, mailbox, password):
+    response = register(client, "carol.smith@example.com", password)
+
+    assert response.status_code == 422
+    (message,) = field_errors(response, "password")
+    assert message.startswith("This password is too easy to guess")
+    assert account_by_email(db_session, "carol.smith@example.com") is None
+    assert mailbox.to("carol.smith@example.com") == []

@@ -25,20 +25,23 @@ def _valid_email(_form: Any, field: Any) -> None:
         raise ValidationError(_l("Enter an email address in the format name@example.com.")) from exc
 
 
-def _password_policy(_form: Any, field: Any) -> None:
-    problem = passwords.policy_problem(field.data or "")
-    if problem == "too_short":
-        raise ValidationError(_l("Use at least %(n)s characters.", n=passwords.MIN_LENGTH))
-    if problem == "too_long":
-        raise ValidationError(_l("Use at most %(n)s characters.", n=passwords.MAX_LENGTH))
+def _password_policy(form: Any, field: Any) -> None:
+    email = getattr(getattr(form, "email", None), "data", None)
+    problem = passwords.policy_problem(field.data or "", email if isinstance(email, str) else None)
+    if problem:
+        raise ValidationError(password_problem_message(problem))
 
 
 def password_problem_message(reason: str) -> str:
-    """The form message for a ``PasswordRejected`` reason raised by a service."""
+    """The form message for a password policy reason (see ``passwords.policy_problem``)."""
     messages = {
         "too_short": _l("Use at least %(n)s characters.", n=passwords.MIN_LENGTH),
         "too_long": _l("Use at most %(n)s characters.", n=passwords.MAX_LENGTH),
         "same_as_email": _l("Your password must not be your email address."),
+        "too_guessable": _l(
+            "This password is too easy to guess: it is a common password, a pattern, a "
+            "repetition or close to your email address. Try three or four unrelated words."
+        ),
     }
     return str(messages.get(reason, _l("Choose another password.")))
 
