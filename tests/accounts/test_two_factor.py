@@ -46,7 +46,9 @@ def test_staff_password_alone_does_not_sign_in(client, make_account):
 def test_staff_enrol_an_app_then_are_signed_in(client, make_account, db_session):
     make_account("dpo@example.com", role=StaffRole.DPO)
     _enrol(client, "dpo@example.com")
-    assert client.get("/account/").status_code == 200
+    page = client.get("/account/")
+    assert page.status_code == 200
+    assert "Two-step verification is on for your account." in page.get_data(as_text=True)
     account = db_session.scalars(select(Account).where(Account.email == "dpo@example.com")).one()
     db_session.refresh(account)
     assert account.totp_enabled_at is not None

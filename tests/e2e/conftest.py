@@ -35,6 +35,7 @@ from tests.conftest import PASSWORD, app_overrides
 from tests.mailbox import Mailbox
 from vrm_portal import create_app, schema
 from vrm_portal.accounts import service
+from vrm_portal.accounts.models import StaffRole
 from vrm_portal.clock import utcnow
 from vrm_portal.db import create_db_engine
 from vrm_portal.extensions import db
@@ -137,15 +138,18 @@ def live_server(
 
 @pytest.fixture
 def make_account(live_server: LiveServer) -> Callable[..., str]:
-    """Create a confirmed account straight in the live database; returns its email."""
+    """Create a confirmed account (staff with ``role``) in the live database; returns its email."""
 
-    def make(email: str | None = None, password: str = PASSWORD) -> str:
+    def make(
+        email: str | None = None, password: str = PASSWORD, role: StaffRole | None = None
+    ) -> str:
         email = email or unique_email("known")
         with live_server.app.app_context(), Session(db.engine) as session:
             registration = service.register_account(
                 session, email, password, locale="en", verification_ttl=timedelta(hours=1)
             )
             registration.account.email_verified_at = utcnow()
+            registration.account.staff_role = role.value if role else None
             session.commit()
         return email
 

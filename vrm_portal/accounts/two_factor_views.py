@@ -48,10 +48,15 @@ def _expired() -> ResponseReturnValue:
     return redirect(url_for("auth.login"))
 
 
-def _finish(account: Account, pending: dict[str, Any]) -> ResponseReturnValue:
+def _finish(
+    account: Account, pending: dict[str, Any], *, news: str | None = None
+) -> ResponseReturnValue:
+    """Start the real session; messages are flashed after it, as sign-in clears the old one."""
     next_url = safe_next(pending.get("next"))
     session.pop(PENDING_KEY, None)
     sign_in(account, remember=bool(pending.get("remember")))
+    if news:
+        flash(news, "success")
     flash(_("You are signed in."), "success")
     return redirect(next_url or url_for("account.overview"))
 
@@ -75,8 +80,9 @@ def setup() -> ResponseReturnValue:
                 _("This code is not right. Check the time on your phone and try the newest code.")
             )
         else:
-            flash(_("Two-step verification is on for your account."), "success")
-            return _finish(account, pending)
+            return _finish(
+                account, pending, news=_("Two-step verification is on for your account.")
+            )
     uri = two_factor.provisioning_uri(account, secret)
     return render_template(
         "accounts/two_factor_setup.html",
