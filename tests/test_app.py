@@ -154,3 +154,19 @@ def test_unexpected_error_is_a_500_page_and_rolls_back(
     assert "Nothing was changed" in response.get_data(as_text=True)
     count = db_session.scalar(select(func.count()).where(Account.email == "ghost@example.com"))
     assert count == 0
+
+
+# These set REDIS_URL on the suite's app rather than building another app: Flask-Limiter's
+# storage lives on the one global Limiter, so a second app would re-point it for all.
+def test_readyz_checks_redis_when_rate_limits_live_there(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "REDIS_URL", "redis://127.0.0.1:6379/15")
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_readyz_is_503_when_redis_is_unreachable(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "REDIS_URL", "redis://127.0.0.1:1/0")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "ok", "redis": "unreachable"}

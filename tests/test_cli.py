@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from tests.conftest import PASSWORD, sign_in, submit
 from vrm_portal.accounts import passwords
 from vrm_portal.accounts.models import Account
 from vrm_portal.cli import DEMO_ACCOUNTS, DEMO_PASSWORD
@@ -55,3 +56,19 @@ def test_check_migrations_passes_on_the_migrated_test_database(app, connection):
     result = app.test_cli_runner().invoke(args=["vrm", "check-migrations"])
     assert result.exit_code == 0, result.output
     assert "agree" in result.output
+
+
+def test_promoting_a_signed_in_consumer_ends_their_sessions(app, client, make_account):
+    make_account("carol@example.com")
+    sign_in(client, "carol@example.com")
+    assert client.get("/account/").status_code == 200
+
+    result = app.test_cli_runner().invoke(
+        args=["vrm", "create-staff", "--email", "carol@example.com", "--role", "admin"],
+        input="unused passphrase here\nunused passphrase here\n",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert client.get("/account/").status_code == 302
+    again = submit(client, "/login", {"email": "carol@example.com", "password": PASSWORD})
+    assert again.location == "/login/two-factor/setup"

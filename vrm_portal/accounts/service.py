@@ -278,7 +278,11 @@ def count_accounts(session: Session) -> int:
 
 
 def create_staff_account(session: Session, email: str, password: str, role: StaffRole) -> Account:
-    """Create (or promote) a verified staff account; used by the operator CLI."""
+    """Create (or promote) a verified staff account; used by the operator CLI.
+
+    A promoted account's sessions end: its next sign-in starts a new session, through the
+    staff second factor.
+    """
     normalised = normalise_email(email)
     account = session.scalars(select(Account).where(Account.email == normalised)).one_or_none()
     if account is None:
@@ -291,6 +295,8 @@ def create_staff_account(session: Session, email: str, password: str, role: Staf
         )
         session.add(account)
         session.flush()
+    if account.staff_role != role.value:
+        revoke_other_sessions(session, account, keep=None, reason="privilege_changed")
     account.staff_role = role.value
     session.flush()
     record_event(session, account, EventKind.STAFF_ROLE_GRANTED, role=role.value)

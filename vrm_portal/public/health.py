@@ -1,10 +1,12 @@
-"""Probes for load balancers and orchestrators: alive, and ready (database reachable)."""
+"""Probes for load balancers and orchestrators: alive, and ready (database reachable, and
+Redis too when the rate limits are stored there)."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify
+import redis
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,12 +22,31 @@ def healthz() -> ResponseReturnValue:
     return jsonify(status="ok")
 
 
-@bp.get("/readyz")
-def readyz() -> ResponseReturnValue:
+def _database_ok() -> bool:
     try:
         with db.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError:
         log.warning("readiness check failed: database unreachable", exc_info=True)
-        return jsonify(status="unavailable", checks={"database": "unreachable"}), 503
-    return jsonify(status="ready", checks={"database": "ok"})
+        return False
+    return True
+
+
+def _redis_ok(url: str) -> bool:
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2) as client:
+            return bool(client.ping())
+    except redis.RedisError:
+        log.warning("readiness check failed: Redis unreachable", exc_info=True)
+        return False
+
+
+@bp.get("/readyz")
+def readyz() -> ResponseReturnValue:
+    checks = {"database": "ok" if _database_ok() else "unreachable"}
+    redis_url = current_app.config["REDIS_URL"]
+    if redis_url:
+        checks["redis"] = "ok" if _redis_ok(redis_url) else "unreachable"
+    if any(state != "ok" for state in checks.values()):
+        return jsonify(status="unavailable", checks=checks), 503
+    return jsonify(status="ready", checks=checks)
