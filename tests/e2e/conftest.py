@@ -38,7 +38,7 @@ from vrm_portal.accounts import service
 from vrm_portal.accounts.models import StaffRole
 from vrm_portal.clock import utcnow
 from vrm_portal.db import create_db_engine
-from vrm_portal.extensions import db
+from vrm_portal.extensions import db, limiter
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -191,7 +191,13 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
-    """A fresh browser profile (no cookies) in English, on the live server."""
+    """A fresh browser profile (no cookies) in English, on the live server.
+
+    Rate limits start from zero: every test's traffic comes from 127.0.0.1, and the
+    per-address sign-in limit would otherwise add up across tests.
+    """
+    with live_server.app.app_context():
+        limiter.reset()
     context = browser.new_context(
         base_url=live_server.url,
         locale="en-GB",
