@@ -74,14 +74,15 @@ def _hours(name: str) -> int:
     return int(current_app.config[name].total_seconds() // 3600)
 
 
-def send_verification(account: Account) -> None:
-    """Mail a fresh verification link to the account's address."""
-    token = email_tokens.issue_email_token(
-        db.session,
-        account,
-        TokenPurpose.VERIFY_EMAIL,
-        current_app.config["EMAIL_VERIFICATION_TTL"],
-    )
+def send_verification(account: Account, token: email_tokens.IssuedToken | None = None) -> None:
+    """Mail a verification link to the account's address (a fresh one unless ``token``)."""
+    if token is None:
+        token = email_tokens.issue_email_token(
+            db.session,
+            account,
+            TokenPurpose.VERIFY_EMAIL,
+            current_app.config["EMAIL_VERIFICATION_TTL"],
+        )
     send_later(
         account.email,
         _l("Confirm your email address"),
@@ -113,13 +114,7 @@ def register() -> ResponseReturnValue:
         else:
             account = registration.account
             if registration.verification is not None:
-                send_later(
-                    account.email,
-                    _l("Confirm your email address"),
-                    "verify_email",
-                    link=_link("auth.verify_email", token=registration.verification.secret),
-                    expires_hours=_hours("EMAIL_VERIFICATION_TTL"),
-                )
+                send_verification(account, registration.verification)
             else:
                 send_later(
                     account.email,
