@@ -7,6 +7,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -190,19 +191,26 @@ def sign_in(
     return response
 
 
-@pytest.fixture
-def scratch_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database on the same engine as the suite, dropped afterwards."""
+@contextmanager
+def scratch_database(database_url: str, folder: Path, prefix: str) -> Iterator[str]:
+    """A new, empty database on the same engine as ``database_url``, dropped afterwards."""
     if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+        yield f"sqlite:///{folder / f'{prefix}.sqlite3'}"
         return
-    name = f"vrm_scratch_{uuid.uuid4().hex[:12]}"
+    name = f"vrm_{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_db_engine(database_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield str(make_url(database_url).set(database=name).render_as_string(hide_password=False))
+        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture
+def scratch_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database for one test (migrations, extra processes)."""
+    with scratch_database(database_url, tmp_path, "scratch") as url:
+        yield url

@@ -27,11 +27,10 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
-from sqlalchemy import make_url
 from sqlalchemy.orm import Session
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from tests.conftest import PASSWORD, app_overrides
+from tests.conftest import PASSWORD, app_overrides, scratch_database
 from tests.mailbox import Mailbox
 from vrm_portal import create_app, schema
 from vrm_portal.accounts import service
@@ -63,19 +62,8 @@ expect.set_options(timeout=10_000)
 @pytest.fixture(scope="session")
 def e2e_database_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A new, empty database on the suite's engine for the e2e run, dropped afterwards."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'e2e.sqlite3'}"
-        return
-    name = f"vrm_e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_db_engine(database_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with scratch_database(database_url, tmp_path_factory.mktemp("e2e-db"), "e2e") as url:
+        yield url
 
 
 class _LateBoundApp:
