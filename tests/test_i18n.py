@@ -93,3 +93,35 @@ def test_the_email_in_use_notice_is_in_its_owners_language(client, make_account,
     message = mailbox.wait_for("bruno@example.com")
     assert message["Subject"] != "Someone tried to use your address on another account"
     assert "adresse" in message.get_body(preferencelist=("plain",)).get_content().lower()
+
+
+def test_dates_in_emails_are_localised_and_say_utc(client, make_account, mailbox):
+    make_account("alice@example.com", locale="fr")
+    sign_in(client, "alice@example.com")
+    submit(
+        client,
+        "/account/password",
+        {
+            "current_password": "correct horse battery staple",
+            "new_password": "a brand new passphrase here",
+            "new_password_confirm": "a brand new passphrase here",
+        },
+    )
+    message = mailbox.wait_for("alice@example.com")
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    month_names_fr = (
+        "janv.",
+        "févr.",
+        "mars",
+        "avr.",
+        "mai",
+        "juin",
+        "juil.",
+        "août",
+        "sept.",
+        "oct.",
+        "nov.",
+        "déc.",
+    )
+    assert any(name in body for name in month_names_fr), body
+    assert "UTC" in body

@@ -7,7 +7,6 @@ from datetime import datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -100,7 +99,7 @@ def change_password() -> ResponseReturnValue:
                 _l("Your password was changed"),
                 "password_changed",
                 locale=account.locale,
-                when=format_datetime(account.password_changed_at, "medium"),
+                when=account.password_changed_at,
                 reset_link=current_app.config["PUBLIC_BASE_URL"].rstrip("/")
                 + url_for("auth.forgot_password"),
             )
@@ -177,7 +176,7 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
                 "email_changed_notice",
                 locale=account.locale,
                 new_email=account.email,
-                when=format_datetime(account.updated_at, "medium"),
+                when=account.updated_at,
             )
             flash(_("Your email address is now %(email)s.", email=account.email), "success")
             return redirect(url_for("account.overview"))
