@@ -141,3 +141,9 @@ def event_kinds(db_session: Session, account: Account) -> list[str]:
 def revoke_buttons(response: Any) -> list[str]:
     """The "Sign out this session" form targets listed on the Sessions page."""
     return re.findall(r'action="(/account/sessions/\d+/revoke)"', text(response))
+
+
+def can_sign_in(new_browser: Any, email: str, password: str = PASSWORD) -> bool:
+    """Whether a fresh browser gets in with these credentials."""
+    response = submit(new_browser(), "/login", {"email": email, "password": password})
+    return response.status_code == 302

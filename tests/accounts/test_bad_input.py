@@ -18,27 +18,18 @@ from tests.conftest import PASSWORD, csrf_token, sign_in, submit
 from tests.mailbox import link_in
 
 
-@pytest.fixture
-def alice_signed_in(client, make_account):
-    account = make_account("alice@example.com")
-    sign_in(client, "alice@example.com")
-    return account
-
-
 @pytest.mark.parametrize(
     "page",
     ["²", "\N{ARABIC-INDIC DIGIT ONE}", "-1", "0", "abc", "1e3", "99999999999", "9" * 5000, ""],
 )
-def test_activity_page_number_that_is_not_a_small_number_shows_the_first_page(
-    client, alice_signed_in, page
-):
+def test_activity_page_number_that_is_not_a_small_number_shows_the_first_page(client, alice, page):
     response = client.get("/account/activity", query_string={"page": page})
 
     assert response.status_code == 200
     assert "Security activity" in text(response)
 
 
-def test_activity_page_past_the_end_is_empty_not_an_error(client, alice_signed_in):
+def test_activity_page_past_the_end_is_empty_not_an_error(client, alice):
     response = client.get("/account/activity?page=99999")
 
     assert response.status_code == 200
@@ -46,9 +37,7 @@ def test_activity_page_past_the_end_is_empty_not_an_error(client, alice_signed_i
 
 
 @pytest.mark.parametrize("session_id", ["0", "2147483648", "99999999999999999999", "9" * 400])
-def test_revoking_a_session_id_out_of_range_is_not_found(
-    client, alice_signed_in, db_session, session_id
-):
+def test_revoking_a_session_id_out_of_range_is_not_found(client, alice, db_session, session_id):
     response = submit(
         client, f"/account/sessions/{session_id}/revoke", {}, form_page="/account/sessions"
     )
@@ -58,7 +47,7 @@ def test_revoking_a_session_id_out_of_range_is_not_found(
 
 
 @pytest.mark.parametrize("path", ["/account/sessions/abc/revoke", "/account/sessions/-1/revoke"])
-def test_revoking_a_session_id_that_is_not_a_number_is_not_found(client, alice_signed_in, path):
+def test_revoking_a_session_id_that_is_not_a_number_is_not_found(client, alice, path):
     response = submit(client, path, {}, form_page="/account/sessions")
 
     assert response.status_code == 404
@@ -68,7 +57,7 @@ def test_revoking_a_session_id_that_is_not_a_number_is_not_found(client, alice_s
     "path", ["/verify-email/{t}", "/password/reset/{t}", "/account/email/confirm/{t}"]
 )
 @pytest.mark.parametrize("token", ["x" * 129, "x" * 4000, "%00", "..%2F..%2Fetc"])
-def test_emailed_link_with_a_mangled_token_is_not_found(client, alice_signed_in, path, token):
+def test_emailed_link_with_a_mangled_token_is_not_found(client, alice, path, token):
     response = client.get(path.format(t=token))
 
     assert response.status_code == 404

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.accounts.flows import (
+    can_sign_in,
     event_kinds,
     field_errors,
     reloaded,
@@ -27,18 +28,6 @@ def _ask(client, new_email, password=PASSWORD):
 
 def _confirm(client, link):
     return submit(client, link, {}, form_page="/account/")
-
-
-def _can_sign_in(new_browser, email, password=PASSWORD):
-    response = submit(new_browser(), "/login", {"email": email, "password": password})
-    return response.status_code == 302
-
-
-@pytest.fixture
-def alice(client, make_account):
-    account = make_account("alice@example.com")
-    sign_in(client, "alice@example.com")
-    return account
 
 
 @pytest.fixture
@@ -93,8 +82,8 @@ def test_confirming_while_signed_in_switches_the_address(
     assert account.email == "alice.new@example.com"
     assert account.email_verified_at is not None
     assert event_kinds(db_session, alice)[-1] == "email_changed"
-    assert _can_sign_in(new_browser, "alice.new@example.com")
-    assert not _can_sign_in(new_browser, "alice@example.com")
+    assert can_sign_in(new_browser, "alice.new@example.com")
+    assert not can_sign_in(new_browser, "alice@example.com")
 
 
 def test_old_address_gets_a_notice_once_the_change_is_confirmed(
@@ -253,5 +242,5 @@ def test_reset_link_mailed_to_the_old_address_stops_working_after_the_change(
     )
 
     assert response.status_code == 410
-    assert _can_sign_in(new_browser, "alice.new@example.com", PASSWORD)
-    assert not _can_sign_in(new_browser, "alice.new@example.com", "taken over account!")
+    assert can_sign_in(new_browser, "alice.new@example.com", PASSWORD)
+    assert not can_sign_in(new_browser, "alice.new@example.com", "taken over account!")

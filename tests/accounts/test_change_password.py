@@ -7,6 +7,7 @@ import pytest
 from tests.accounts.flows import (
     REMEMBER_COOKIE,
     SESSION_COOKIE,
+    can_sign_in,
     cookie,
     event_kinds,
     field_errors,
@@ -33,18 +34,6 @@ def _change(client, current=PASSWORD, new=NEW_PASSWORD, confirm=None):
     )
 
 
-def _can_sign_in(new_browser, password):
-    response = submit(new_browser(), "/login", {"email": "alice@example.com", "password": password})
-    return response.status_code == 302
-
-
-@pytest.fixture
-def alice(client, make_account):
-    account = make_account("alice@example.com")
-    sign_in(client, "alice@example.com")
-    return account
-
-
 def test_wrong_current_password_is_refused_and_nothing_changes(
     client, new_browser, alice, db_session, mailbox
 ):
@@ -59,7 +48,7 @@ def test_wrong_current_password_is_refused_and_nothing_changes(
     assert reloaded(db_session, alice).password_hash == hash_before
     assert is_signed_in(phone)
     assert mailbox.to("alice@example.com") == []
-    assert _can_sign_in(new_browser, PASSWORD)
+    assert can_sign_in(new_browser, "alice@example.com", PASSWORD)
 
 
 def test_change_ends_every_other_session_and_keeps_this_browser_signed_in(
@@ -126,8 +115,8 @@ def test_change_keeps_a_remembered_browser_remembered(client, new_browser, make_
 def test_new_password_works_and_the_old_one_no_longer_does(client, new_browser, alice):
     _change(client)
 
-    assert _can_sign_in(new_browser, NEW_PASSWORD)
-    assert not _can_sign_in(new_browser, PASSWORD)
+    assert can_sign_in(new_browser, "alice@example.com", NEW_PASSWORD)
+    assert not can_sign_in(new_browser, "alice@example.com", PASSWORD)
 
 
 def test_change_mails_a_password_changed_notice(client, alice, mailbox, db_session):

@@ -9,6 +9,7 @@ import pytest
 
 from tests.accounts.flows import (
     account_by_email,
+    can_sign_in,
     event_kinds,
     field_errors,
     is_signed_in,
@@ -40,13 +41,9 @@ def _reset(client, link, password=NEW_PASSWORD, confirm=None):
     )
 
 
-def _can_sign_in(new_browser, email, password):
-    response = submit(new_browser(), "/login", {"email": email, "password": password})
-    return response.status_code == 302
-
-
 @pytest.fixture
 def alice(make_account):
+    """Alice with an account, not signed in (overrides the signed-in one of conftest)."""
     return make_account("alice@example.com")
 
 
@@ -102,8 +99,8 @@ def test_reset_sets_the_new_password_and_the_old_one_stops_working(
 
     assert response.status_code == 302
     assert response.location == "/login"
-    assert not _can_sign_in(new_browser, "alice@example.com", PASSWORD)
-    assert _can_sign_in(new_browser, "alice@example.com", NEW_PASSWORD)
+    assert not can_sign_in(new_browser, "alice@example.com", PASSWORD)
+    assert can_sign_in(new_browser, "alice@example.com", NEW_PASSWORD)
     assert "password_reset" in event_kinds(db_session, alice)
 
 
@@ -139,8 +136,8 @@ def test_reused_reset_link_is_refused_and_changes_nothing(client, new_browser, a
     assert "This link has already been used." in text(again)
     assert shown.status_code == 410
     assert 'name="password"' not in text(shown)
-    assert _can_sign_in(new_browser, "alice@example.com", NEW_PASSWORD)
-    assert not _can_sign_in(new_browser, "alice@example.com", OTHER_PASSWORD)
+    assert can_sign_in(new_browser, "alice@example.com", NEW_PASSWORD)
+    assert not can_sign_in(new_browser, "alice@example.com", OTHER_PASSWORD)
 
 
 def test_expired_reset_link_is_refused_and_changes_nothing(
@@ -155,7 +152,7 @@ def test_expired_reset_link_is_refused_and_changes_nothing(
 
     assert shown.status_code == posted.status_code == 410
     assert "This link has expired." in text(posted)
-    assert _can_sign_in(new_browser, "alice@example.com", PASSWORD)
+    assert can_sign_in(new_browser, "alice@example.com", PASSWORD)
 
 
 def test_reset_link_expires_after_one_hour(client, alice, reset_link, db_session):
@@ -176,7 +173,7 @@ def test_asking_again_makes_the_previous_link_unusable(
 
     assert refused.status_code == 410
     assert accepted.status_code == 302
-    assert _can_sign_in(new_browser, "alice@example.com", NEW_PASSWORD)
+    assert can_sign_in(new_browser, "alice@example.com", NEW_PASSWORD)
 
 
 @pytest.mark.parametrize(
@@ -195,7 +192,7 @@ def test_refused_new_password_keeps_the_link_usable(
 
     assert response.status_code == 422
     assert field_errors(response, field) == [message]
-    assert _can_sign_in(new_browser, "alice@example.com", PASSWORD)
+    assert can_sign_in(new_browser, "alice@example.com", PASSWORD)
     assert _reset(client, reset_link).status_code == 302
 
 
@@ -219,4 +216,4 @@ def test_reset_through_the_emailed_link_confirms_an_unverified_address(
 
     carol = account_by_email(db_session, "carol@example.com")
     assert reloaded(db_session, carol).email_verified_at is not None
-    assert _can_sign_in(new_browser, "carol@example.com", NEW_PASSWORD)
+    assert can_sign_in(new_browser, "carol@example.com", NEW_PASSWORD)
