@@ -67,6 +67,13 @@ class Config:
     EMAIL_CHANGE_TTL = timedelta(hours=24)
     PASSWORD_RESET_TTL = timedelta(hours=1)
 
+    #: PEM file of the key that signs consent receipts (Ed25519 or ECDSA P-256).
+    RECEIPT_SIGNING_KEY_FILE: str | None = _env("VRM_RECEIPT_SIGNING_KEY_FILE")
+    #: Development only: create the key file above when it does not exist.
+    RECEIPT_KEY_AUTOGENERATE = False
+    #: How long the link that confirms an email consent (double opt-in) stays valid.
+    CONSENT_CONFIRMATION_TTL = timedelta(hours=48)
+
     LOGIN_RATE_LIMIT = _env("VRM_LOGIN_RATE_LIMIT", "10 per minute;60 per hour")
     LOGIN_PER_EMAIL_RATE_LIMIT = _env("VRM_LOGIN_PER_EMAIL_RATE_LIMIT", "5 per minute;30 per hour")
     EMAIL_RATE_LIMIT = _env("VRM_EMAIL_RATE_LIMIT", "5 per minute;20 per hour")
@@ -105,6 +112,11 @@ class Config:
             raise ConfigError("VRM_SMTP_HOST must be set when VRM_MAIL_BACKEND is smtp")
         if self.SMTP_TLS not in {"none", "starttls", "ssl"}:
             raise ConfigError("VRM_SMTP_TLS must be one of none, starttls, ssl")
+        if not self.RECEIPT_SIGNING_KEY_FILE:
+            raise ConfigError(
+                "VRM_RECEIPT_SIGNING_KEY_FILE must name the PEM file of the consent receipt "
+                "signing key (for instance: openssl genpkey -algorithm ed25519 -out receipts.pem)"
+            )
 
     def as_flask_mapping(self) -> dict[str, Any]:
         names = (n for n in dir(self) if n.isupper())
@@ -131,9 +143,13 @@ class DevelopmentConfig(Config):
     REMEMBER_COOKIE_SECURE = False
     HSTS = False
 
+    RECEIPT_KEY_AUTOGENERATE = True
+
     def validate(self) -> None:
         if not self.SECRET_KEY:
             self.SECRET_KEY = _development_secret_key()
+        if not self.RECEIPT_SIGNING_KEY_FILE:
+            self.RECEIPT_SIGNING_KEY_FILE = str(INSTANCE_PATH / "receipt_signing_key.pem")
         super().validate()
 
 

@@ -47,6 +47,7 @@ def app_overrides(database_url: str, smtp_port: int, instance: Path) -> dict[str
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": smtp_port,
         "MAIL_OUTBOX_DIR": str(instance / "outbox"),
+        "RECEIPT_SIGNING_KEY_FILE": str(instance / "receipt_signing_key.pem"),
         "ARGON2_PARAMETERS": CHEAP_ARGON2,
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +12,7 @@ from config import ConfigError, load_config
 from tests.conftest import app_overrides
 from vrm_portal import create_app
 from vrm_portal.accounts.models import Account
+from vrm_portal.consent.receipts import generate_key_file
 from vrm_portal.extensions import db
 
 
@@ -41,7 +43,8 @@ def test_unknown_environment_name_is_a_clear_error(monkeypatch):
         load_config()
 
 
-def _production_app(database_url: str):
+def _production_app(database_url: str, key_file: Path):
+    generate_key_file(key_file)
     previous = os.environ.get("VRM_ENV")
     os.environ["VRM_ENV"] = "production"
     try:
@@ -51,14 +54,15 @@ def _production_app(database_url: str):
                 "PUBLIC_BASE_URL": "https://vrm.example",
                 "SMTP_HOST": "127.0.0.1",
                 "DATABASE_URL": database_url,
+                "RECEIPT_SIGNING_KEY_FILE": str(key_file),
             }
         )
     finally:
         os.environ["VRM_ENV"] = previous or "testing"
 
 
-def test_production_cookies_are_secure_and_hsts_is_sent(database_url, engine):
-    app = _production_app(database_url)
+def test_production_cookies_are_secure_and_hsts_is_sent(database_url, engine, tmp_path):
+    app = _production_app(database_url, tmp_path / "receipts.pem")
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["REMEMBER_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True

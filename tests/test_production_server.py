@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from vrm_portal import schema
+from vrm_portal.consent.receipts import generate_key_file
 from vrm_portal.db import create_db_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,8 @@ def gunicorn(scratch_database_url: str, smtp, tmp_path: Path) -> Iterator[int]:
     finally:
         engine.dispose()
     port = _free_port()
+    key_file = tmp_path / "receipts.pem"
+    generate_key_file(key_file)
     env = {
         **os.environ,
         "VRM_ENV": "production",
@@ -57,6 +60,7 @@ def gunicorn(scratch_database_url: str, smtp, tmp_path: Path) -> Iterator[int]:
         "VRM_SMTP_PORT": str(smtp[0]),
         "VRM_PROXY_HOPS": "1",
         "VRM_INSTANCE_PATH": str(tmp_path / "instance"),
+        "VRM_RECEIPT_SIGNING_KEY_FILE": str(key_file),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],

@@ -18,9 +18,12 @@ from vrm_portal.accounts import (
     settings_views,
     two_factor_views,
 )
+from vrm_portal.consent import gpc, signing
+from vrm_portal.consent import views as consent_views
 from vrm_portal.extensions import babel, csrf, limiter, login_manager
 from vrm_portal.extensions import db as database
 from vrm_portal.i18n import LOCALE_NAMES, select_locale
+from vrm_portal.interests import views as interests_views
 from vrm_portal.public import health
 from vrm_portal.public import views as public_views
 
@@ -68,6 +71,8 @@ def configure_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
     login_manager.user_loader(identity.load_user)
     login_manager.login_message = lazy_gettext("Please sign in to see this page.")
+    signing.init_app(app)
+    gpc.init_app(app)
     argon2 = app.config.get("ARGON2_PARAMETERS")
     if argon2:
         passwords.configure(**argon2)
@@ -79,6 +84,9 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(settings_views.bp)
     app.register_blueprint(two_factor_views.bp)
+    app.register_blueprint(consent_views.bp)
+    app.register_blueprint(consent_views.wellknown)
+    app.register_blueprint(interests_views.bp)
     app.register_blueprint(cli.bp)
     limiter.exempt(health.bp)
 

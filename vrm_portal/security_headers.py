@@ -36,6 +36,7 @@ def init_app(app: Flask) -> None:
         if hsts:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if request.endpoint != "static":
-            headers["Cache-Control"] = "no-store"
+            # A public document (the JWKS) may say it can be cached; everything else is not.
+            headers.setdefault("Cache-Control", "no-store")
             headers.setdefault("Vary", "Cookie")
         return response

@@ -1,0 +1,1 @@
+"""Consent: purposes with versioned texts, the hash-chained ledger, current state, receipts."""

@@ -1,0 +1,220 @@
+"""The consent ledger: an append-only, hash-chained log of consent events (DESIGN §5).
+
+Each event is stored as its canonical JSON document (sorted keys, UTF-8, no spaces),
+which includes the previous event's hash; the event's hash is SHA-256 over that document.
+Appending locks the single ``consent_ledger_head`` row, so concurrent writers on
+PostgreSQL queue up and the chain never forks or skips a number; on SQLite, writers are
+already serialised by ``BEGIN IMMEDIATE``.
+
+Verification streams the table in ``seq`` order with the driver's cursor, so checking a
+million events keeps memory flat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from vrm_portal.consent.models import ConsentEvent, LedgerHead
+
+GENESIS_HASH = bytes(32)
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def canonical_json(document: dict[str, Any]) -> str:
+    """The one serialisation that is hashed: sorted keys, no spaces, UTF-8 text."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """What a consent change says, before it is given its place in the chain."""
+
+    subject_key: str
+    brand: str
+    purpose: str
+    purpose_version: int
+    #: SHA-256 hex of the exact purpose text shown (``PurposeVersion.content_hash``).
+    text_hash: str
+    action: str
+    method: str
+    #: ``subject`` (the consumer), ``system`` (expiry), ``operator`` (CLI) or ``staff:<key>``.
+    actor: str
+    language: str
+    occurred_at: datetime
+    expires_at: datetime | None = None
+
+    def document(self, seq: int, event_id: str, prev_hash: bytes) -> dict[str, Any]:
+        return {
+            "seq": seq,
+            "event_id": event_id,
+            "subject": self.subject_key,
+            "brand": self.brand,
+            "purpose": self.purpose,
+            "purpose_version": self.purpose_version,
+            "text_hash": self.text_hash,
+            "action": self.action,
+            "method": self.method,
+            "actor": self.actor,
+            "language": self.language,
+            "occurred_at": format_timestamp(self.occurred_at),
+            "expires_at": format_timestamp(self.expires_at) if self.expires_at else None,
+            "prev_hash": prev_hash.hex(),
+        }
+
+
+def lock_head(session: Session) -> LedgerHead:
+    """The chain's head row, locked until the transaction ends (created if missing)."""
+    head = session.scalar(
+        select(LedgerHead)
+        .where(LedgerHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if head is None:
+        head = LedgerHead(id=1, seq=0, hash=GENESIS_HASH)
+        session.add(head)
+        session.flush()
+    return head
+
+
+def append(session: Session, event: NewEvent, head: LedgerHead | None = None) -> ConsentEvent:
+    """Append ``event`` at the end of the chain. ``head`` must come from ``lock_head``."""
+    head = head or lock_head(session)
+    seq = head.seq + 1
+    event_id = str(uuid.uuid4())
+    body = canonical_json(event.document(seq, event_id, head.hash))
+    digest = hashlib.sha256(body.encode()).digest()
+    row = ConsentEvent(
+        seq=seq,
+        event_id=event_id,
+        subject_key=event.subject_key,
+        brand_slug=event.brand,
+        purpose_key=event.purpose,
+        action=event.action,
+        occurred_at=event.occurred_at,
+        body=body,
+        hash=digest,
+    )
+    session.add(row)
+    head.seq = seq
+    head.hash = digest
+    session.flush()
+    return row
+
+
+def document_of(event: ConsentEvent) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(event.body)
+    return document
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of checking the whole chain."""
+
+    checked: int
+    ok: bool
+    first_bad_seq: int | None = None
+    first_bad_event_id: str | None = None
+    problem: str | None = None
+
+
+_QUERY = (
+    "SELECT seq, subject_key, brand_slug, purpose_key, action, occurred_at, body, hash "
+    "FROM consent_events ORDER BY seq"
+)
+
+
+def _rows(connection: Connection, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Batches of raw rows straight from the driver (a server-side cursor on PostgreSQL)."""
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    if connection.dialect.name == "postgresql":
+        cursor = dbapi.cursor(name="vrm_verify_ledger")  # type: ignore[call-arg]
+        cursor.itersize = batch  # type: ignore[attr-defined]
+    else:
+        cursor = dbapi.cursor()
+    try:
+        cursor.execute(_QUERY)
+        while rows := cursor.fetchmany(batch):
+            yield rows
+    finally:
+        cursor.close()
+
+
+def _event_id_in(body: str) -> str | None:
+    try:
+        value = json.loads(body).get("event_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def verify(connection: Connection, *, batch: int = 10_000) -> Verification:
+    """Check every event in order: numbering, hash, link to the previous event, and that
+    the indexed columns say what the hashed document says. Stops at the first bad event.
+    """
+    if connection.dialect.name == "sqlite":
+        # The driver returns SQLAlchemy's stored text, "YYYY-MM-DD HH:MM:SS.ffffff" (UTC).
+        def timestamp_text(value: Any) -> str:
+            return f"{value[:10]}T{value[11:]}Z"
+    else:
+        timestamp_text = format_timestamp
+    expected_seq = 1
+    prev_hex = GENESIS_HASH.hex()
+    sha256 = hashlib.sha256
+    checked = 0
+    for rows in _rows(connection, batch):
+        for seq, subject, brand, purpose, action, occurred_at, body, stored_hash in rows:
+            problem = None
+            if seq != expected_seq:
+                problem = f"expected event #{expected_seq} here, found #{seq} (gap or reordering)"
+            else:
+                data = body.encode()
+                if sha256(data).digest() != bytes(stored_hash):
+                    problem = "its hash does not match its content (the event was altered)"
+                elif f'"prev_hash":"{prev_hex}"' not in body:
+                    problem = (
+                        "it does not link to the previous event (an event was removed or inserted)"
+                    )
+                elif (
+                    f'"seq":{seq},' not in body
+                    or f'"subject":"{subject}"' not in body
+                    or f'"brand":"{brand}"' not in body
+                    or f'"purpose":"{purpose}"' not in body
+                    or f'"action":"{action}"' not in body
+                    or f'"occurred_at":"{timestamp_text(occurred_at)}"' not in body
+                ):
+                    problem = "its columns disagree with its hashed content (a column was altered)"
+            if problem is not None:
+                return Verification(checked, False, seq, _event_id_in(body), problem)
+            prev_hex = bytes(stored_hash).hex()
+            expected_seq += 1
+            checked += 1
+    head = connection.execute(select(LedgerHead.seq, LedgerHead.hash)).first()
+    if head is not None and (head.seq != checked or bytes(head.hash).hex() != prev_hex):
+        return Verification(
+            checked,
+            False,
+            checked + 1 if head.seq > checked else checked,
+            None,
+            f"the chain ends at event #{checked} but its head says #{head.seq} "
+            "(events were removed from the end)",
+        )
+    return Verification(checked, True)

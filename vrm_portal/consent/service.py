@@ -1,0 +1,376 @@
+"""Giving and withdrawing consent: the one path every change takes (page, email link,
+GPC signal, expiry, CLI, later the API and the privacy office).
+
+Each change locks the ledger head first, then reads the consumer's current state, so two
+identical requests racing each other record one event, never two. The ledger event, the
+materialised state and the signed receipt are written in the same transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vrm_portal.accounts.models import Account
+from vrm_portal.accounts.tokens import hash_secret, new_secret
+from vrm_portal.brands.models import Brand
+from vrm_portal.brands.service import relationship_with
+from vrm_portal.consent import ledger
+from vrm_portal.consent.errors import ConfirmationInvalid, ConsentVersionOutdated, UnknownPurpose
+from vrm_portal.consent.models import (
+    Action,
+    CollectionMethod,
+    ConsentReceipt,
+    ConsentState,
+    ConsentStatus,
+    PendingConfirmation,
+    Purpose,
+    PurposeVersion,
+)
+from vrm_portal.consent.receipts import ReceiptFacts, SigningKey, build_receipt
+
+CONFIRMATION_TTL = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class Notary:
+    """Signs receipts: the portal's key and its public URL (the receipts' issuer)."""
+
+    key: SigningKey
+    issuer: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """How a change was made: by which path, on whose behalf, in which language, when."""
+
+    method: CollectionMethod
+    language: str
+    now: datetime
+    actor: str = "subject"
+    #: The request carried ``Sec-GPC: 1``: an explicit grant then overrides the signal.
+    gpc_signal: bool = False
+
+
+class Outcome(enum.Enum):
+    RECORDED = "recorded"
+    #: An email purpose: recorded once the link in the confirmation email is followed.
+    CONFIRMATION_SENT = "confirmation-sent"
+    #: A pending email confirmation was cancelled; nothing had been granted.
+    PENDING_CANCELLED = "pending-cancelled"
+    #: Already in the requested state (double submit): nothing recorded.
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    #: The secret for the confirmation link, when ``CONFIRMATION_SENT``.
+    confirmation_token: str | None = None
+    receipt: ConsentReceipt | None = None
+
+
+def find_purpose(session: Session, brand_slug: str, purpose_key: str) -> Purpose:
+    purpose = session.scalar(
+        select(Purpose)
+        .join(Brand, Brand.id == Purpose.brand_id)
+        .where(Brand.slug == brand_slug, Purpose.key == purpose_key, Purpose.current_version > 0)
+    )
+    if purpose is None:
+        raise UnknownPurpose(f"{brand_slug}/{purpose_key}")
+    return purpose
+
+
+def version_of(session: Session, purpose: Purpose, number: int | None = None) -> PurposeVersion:
+    found = session.scalar(
+        select(PurposeVersion).where(
+            PurposeVersion.purpose_id == purpose.id,
+            PurposeVersion.version == (number or purpose.current_version),
+        )
+    )
+    if found is None:
+        raise UnknownPurpose(f"{purpose.key} v{number}")
+    return found
+
+
+def _state(session: Session, account: Account, purpose: Purpose) -> ConsentState | None:
+    return session.scalar(
+        select(ConsentState)
+        .where(ConsentState.account_id == account.id, ConsentState.purpose_id == purpose.id)
+        .execution_options(populate_existing=True)
+    )
+
+
+def is_active(state: ConsentState | None, purpose: Purpose, now: datetime) -> bool:
+    """Granted, to the current text, and not past its expiry: what may be acted upon."""
+    return (
+        state is not None
+        and state.status == ConsentStatus.GRANTED
+        and state.version == purpose.current_version
+        and state.expires_at is not None
+        and state.expires_at > now
+    )
+
+
+def grant(
+    session: Session,
+    notary: Notary,
+    account: Account,
+    purpose: Purpose,
+    *,
+    shown_version: int,
+    change: Change,
+    confirmation_ttl: timedelta = CONFIRMATION_TTL,
+) -> Result:
+    """Give consent to the text version the consumer was shown.
+
+    Refused with ``ConsentVersionOutdated`` when that is no longer the current text. For
+    email purposes a first grant waits for the confirmation link (double opt-in).
+    """
+    head = ledger.lock_head(session)
+    if shown_version != purpose.current_version:
+        raise ConsentVersionOutdated(shown_version, purpose.current_version)
+    state = _state(session, account, purpose)
+    if is_active(state, purpose, change.now):
+        return Result(Outcome.UNCHANGED)
+    renewing = state is not None and state.status == ConsentStatus.GRANTED
+    if purpose.needs_double_opt_in and not renewing and change.method == CollectionMethod.PORTAL:
+        return _await_confirmation(session, account, purpose, state, change, confirmation_ttl)
+    receipt = _record(session, notary, head, account, purpose, Action.GRANTED, change)
+    return Result(Outcome.RECORDED, receipt=receipt)
+
+
+def withdraw(
+    session: Session, notary: Notary, account: Account, purpose: Purpose, *, change: Change
+) -> Result:
+    """Withdraw consent (whatever text version it was given to): one click, like giving."""
+    head = ledger.lock_head(session)
+    state = _state(session, account, purpose)
+    if state is None:
+        return Result(Outcome.UNCHANGED)
+    if state.status == ConsentStatus.PENDING:
+        _close_confirmations(session, account, purpose, change.now)
+        state.status = ConsentStatus.WITHDRAWN
+        state.updated_at = change.now
+        session.flush()
+        return Result(Outcome.PENDING_CANCELLED)
+    if state.status != ConsentStatus.GRANTED:
+        return Result(Outcome.UNCHANGED)
+    receipt = _record(session, notary, head, account, purpose, Action.WITHDRAWN, change)
+    return Result(Outcome.RECORDED, receipt=receipt)
+
+
+def confirm(
+    session: Session, notary: Notary, token: str, account: Account, *, change: Change
+) -> ConsentReceipt:
+    """Follow the confirmation link of an email purpose: the grant is recorded now.
+
+    Only the account that asked may confirm: another account's link is "invalid".
+    """
+    head = ledger.lock_head(session)
+    pending = session.scalar(
+        select(PendingConfirmation).where(PendingConfirmation.token_hash == hash_secret(token))
+    )
+    if pending is None or pending.account_id != account.id:
+        raise ConfirmationInvalid("invalid")
+    if pending.closed_at is not None:
+        raise ConfirmationInvalid("used")
+    if pending.expires_at <= change.now:
+        raise ConfirmationInvalid("expired")
+    purpose = pending.purpose
+    if pending.version != purpose.current_version:
+        raise ConfirmationInvalid("outdated")
+    pending.closed_at = change.now
+    confirmed = Change(
+        CollectionMethod.EMAIL_CONFIRMATION, pending.language, change.now, change.actor
+    )
+    return _record(session, notary, head, account, purpose, Action.GRANTED, confirmed)
+
+
+def honour_gpc(
+    session: Session, notary: Notary, account: Account, *, change: Change
+) -> list[Purpose]:
+    """Withdraw every sale/sharing purpose granted before the Global Privacy Control signal."""
+    candidates = session.scalars(
+        select(ConsentState)
+        .join(Purpose, Purpose.id == ConsentState.purpose_id)
+        .where(
+            ConsentState.account_id == account.id,
+            ConsentState.status == ConsentStatus.GRANTED,
+            ConsentState.granted_despite_gpc.is_(False),
+            Purpose.shares_with_third_parties.is_(True),
+        )
+    ).all()
+    if not candidates:
+        return []
+    head = ledger.lock_head(session)
+    withdrawn = []
+    for state in candidates:
+        fresh = _state(session, account, state.purpose)
+        if fresh is None or fresh.status != ConsentStatus.GRANTED or fresh.granted_despite_gpc:
+            continue
+        _record(session, notary, head, account, state.purpose, Action.WITHDRAWN, change)
+        withdrawn.append(state.purpose)
+    return withdrawn
+
+
+def expire_due(session: Session, notary: Notary, *, now: datetime, limit: int = 1000) -> int:
+    """Record ``expired`` for grants past their validity; returns how many (cron-friendly)."""
+    head = ledger.lock_head(session)
+    due = session.scalars(
+        select(ConsentState)
+        .where(ConsentState.status == ConsentStatus.GRANTED, ConsentState.expires_at <= now)
+        .order_by(ConsentState.id)
+        .limit(limit)
+    ).all()
+    for state in due:
+        account = session.get(Account, state.account_id)
+        assert account is not None
+        change = Change(CollectionMethod.EXPIRY, account.locale or "en", now, actor="system")
+        _record(session, notary, head, account, state.purpose, Action.EXPIRED, change)
+    return len(due)
+
+
+def _await_confirmation(
+    session: Session,
+    account: Account,
+    purpose: Purpose,
+    state: ConsentState | None,
+    change: Change,
+    ttl: timedelta,
+) -> Result:
+    _close_confirmations(session, account, purpose, change.now)
+    token = new_secret()
+    session.add(
+        PendingConfirmation(
+            account_id=account.id,
+            purpose_id=purpose.id,
+            version=purpose.current_version,
+            token_hash=hash_secret(token),
+            language=change.language,
+            created_at=change.now,
+            expires_at=change.now + ttl,
+        )
+    )
+    version = version_of(session, purpose)
+    if state is None:
+        state = ConsentState(account_id=account.id, purpose_id=purpose.id)
+        session.add(state)
+    state.status = ConsentStatus.PENDING
+    state.version = version.version
+    state.content_hash = version.content_hash
+    state.method = change.method
+    state.updated_at = change.now
+    session.flush()
+    return Result(Outcome.CONFIRMATION_SENT, confirmation_token=token)
+
+
+def _close_confirmations(
+    session: Session, account: Account, purpose: Purpose, now: datetime
+) -> None:
+    for pending in session.scalars(
+        select(PendingConfirmation).where(
+            PendingConfirmation.account_id == account.id,
+            PendingConfirmation.purpose_id == purpose.id,
+            PendingConfirmation.closed_at.is_(None),
+        )
+    ):
+        pending.closed_at = now
+
+
+def _record(
+    session: Session,
+    notary: Notary,
+    head: ledger.LedgerHead,
+    account: Account,
+    purpose: Purpose,
+    action: Action,
+    change: Change,
+) -> ConsentReceipt:
+    """Append the event, update the state and sign the receipt: one transaction."""
+    brand = purpose.brand
+    state = _state(session, account, purpose)
+    if action == Action.GRANTED:
+        version = version_of(session, purpose)
+        expires_at: datetime | None = change.now + timedelta(days=purpose.validity_days)
+    else:
+        version = version_of(session, purpose, state.version if state else None)
+        expires_at = None
+    principal = relationship_with(session, account.id, brand).pairwise_id
+    event = ledger.append(
+        session,
+        ledger.NewEvent(
+            subject_key=account.subject_key,
+            brand=brand.slug,
+            purpose=purpose.key,
+            purpose_version=version.version,
+            text_hash=version.content_hash,
+            action=action.value,
+            method=change.method.value,
+            actor=change.actor,
+            language=change.language,
+            occurred_at=change.now,
+            expires_at=expires_at,
+        ),
+        head,
+    )
+    if state is None:
+        state = ConsentState(account_id=account.id, purpose_id=purpose.id)
+        session.add(state)
+    state.status = {
+        Action.GRANTED: ConsentStatus.GRANTED,
+        Action.WITHDRAWN: ConsentStatus.WITHDRAWN,
+        Action.EXPIRED: ConsentStatus.EXPIRED,
+    }[action]
+    state.version = version.version
+    state.content_hash = version.content_hash
+    state.granted_at = change.now if action == Action.GRANTED else None
+    state.expires_at = expires_at
+    state.method = change.method.value
+    state.granted_despite_gpc = action == Action.GRANTED and change.gpc_signal
+    state.last_event_seq = event.seq
+    state.updated_at = change.now
+    receipt_id = str(uuid.uuid4())
+    facts = ReceiptFacts(
+        issuer=notary.issuer,
+        brand=brand,
+        purpose=purpose,
+        version=version,
+        event=event,
+        principal_id=principal,
+        method=change.method.value,
+        action=action.value,
+        language=change.language,
+        occurred_at=change.now,
+        expires_at=expires_at,
+    )
+    receipt = ConsentReceipt(
+        receipt_id=receipt_id,
+        event_seq=event.seq,
+        account_id=account.id,
+        jws=notary.key.sign(build_receipt(facts, receipt_id)),
+        created_at=change.now,
+    )
+    session.add(receipt)
+    session.flush()
+    return receipt
+
+
+def states_of(
+    session: Session, account: Account, purposes: Iterable[Purpose]
+) -> dict[int, ConsentState]:
+    ids = [p.id for p in purposes]
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(ConsentState).where(
+            ConsentState.account_id == account.id, ConsentState.purpose_id.in_(ids)
+        )
+    )
+    return {row.purpose_id: row for row in rows}

@@ -1,0 +1,1 @@
+"""What consumers say they like (interests) and plan (intents), brand by brand."""
