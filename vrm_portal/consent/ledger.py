@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -141,13 +141,13 @@ _QUERY = (
 )
 
 
-def _rows(connection: Connection, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+def _rows(connection: Connection, batch: int) -> Iterator[Sequence[Any]]:
     """Batches of raw rows straight from the driver (a server-side cursor on PostgreSQL)."""
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
     if connection.dialect.name == "postgresql":
         cursor = dbapi.cursor(name="vrm_verify_ledger")  # type: ignore[call-arg]
-        cursor.itersize = batch  # type: ignore[attr-defined]
+        cursor.itersize = batch
     else:
         cursor = dbapi.cursor()
     try:
@@ -166,16 +166,18 @@ def _event_id_in(body: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _sqlite_timestamp_text(value: str) -> str:
+    """SQLAlchemy stores SQLite timestamps as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC)."""
+    return f"{value[:10]}T{value[11:]}Z"
+
+
 def verify(connection: Connection, *, batch: int = 10_000) -> Verification:
     """Check every event in order: numbering, hash, link to the previous event, and that
     the indexed columns say what the hashed document says. Stops at the first bad event.
     """
-    if connection.dialect.name == "sqlite":
-        # The driver returns SQLAlchemy's stored text, "YYYY-MM-DD HH:MM:SS.ffffff" (UTC).
-        def timestamp_text(value: Any) -> str:
-            return f"{value[:10]}T{value[11:]}Z"
-    else:
-        timestamp_text = format_timestamp
+    timestamp_text: Callable[[Any], str] = (
+        _sqlite_timestamp_text if connection.dialect.name == "sqlite" else format_timestamp
+    )
     expected_seq = 1
     prev_hex = GENESIS_HASH.hex()
     sha256 = hashlib.sha256

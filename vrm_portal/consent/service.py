@@ -29,6 +29,7 @@ from vrm_portal.consent.models import (
     ConsentReceipt,
     ConsentState,
     ConsentStatus,
+    LedgerHead,
     PendingConfirmation,
     Purpose,
     PurposeVersion,
@@ -287,7 +288,7 @@ def _close_confirmations(
 def _record(
     session: Session,
     notary: Notary,
-    head: ledger.LedgerHead,
+    head: LedgerHead,
     account: Account,
     purpose: Purpose,
     action: Action,
