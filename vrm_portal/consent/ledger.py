@@ -143,10 +143,9 @@ _QUERY = (
 
 def _rows(connection: Connection, batch: int) -> Iterator[Sequence[Any]]:
     """Batches of raw rows straight from the driver (a server-side cursor on PostgreSQL)."""
-    dbapi = connection.connection.dbapi_connection
-    assert dbapi is not None
+    dbapi: Any = connection.connection.dbapi_connection
     if connection.dialect.name == "postgresql":
-        cursor = dbapi.cursor(name="vrm_verify_ledger")  # type: ignore[call-arg]
+        cursor = dbapi.cursor(name="vrm_verify_ledger")
         cursor.itersize = batch
     else:
         cursor = dbapi.cursor()
