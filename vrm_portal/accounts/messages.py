@@ -33,6 +33,9 @@ EVENT_LABELS = {
     EventKind.TWO_FACTOR_ENABLED: _l("Two-step verification turned on"),
     EventKind.TWO_FACTOR_FAILED: _l("Wrong two-step verification code"),
     EventKind.TWO_FACTOR_RESET: _l("Two-step verification reset by an administrator"),
+    EventKind.INTERESTS_CHANGED: _l("Interests changed"),
+    EventKind.INTENT_STATED: _l("Plan shared with brands"),
+    EventKind.INTENT_WITHDRAWN: _l("Plan withdrawn"),
 }
 
 

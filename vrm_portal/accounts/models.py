@@ -42,6 +42,9 @@ class EventKind(enum.StrEnum):
     TWO_FACTOR_ENABLED = "two_factor_enabled"
     TWO_FACTOR_FAILED = "two_factor_failed"
     TWO_FACTOR_RESET = "two_factor_reset"
+    INTERESTS_CHANGED = "interests_changed"
+    INTENT_STATED = "intent_stated"
+    INTENT_WITHDRAWN = "intent_withdrawn"
 
 
 def new_subject_key() -> str:
