@@ -157,14 +157,13 @@ def history(
             query.order_by(ConsentEvent.seq.desc()).offset((page - 1) * per_page).limit(per_page)
         )
     )
-    receipts = dict(
-        session.execute(
-            select(ConsentReceipt.event_seq, ConsentReceipt.receipt_id).where(
-                ConsentReceipt.account_id == account.id,
-                ConsentReceipt.event_seq.in_([e.seq for e in events]),
-            )
-        ).tuples()
+    receipt_rows = session.execute(
+        select(ConsentReceipt.event_seq, ConsentReceipt.receipt_id).where(
+            ConsentReceipt.account_id == account.id,
+            ConsentReceipt.event_seq.in_([e.seq for e in events]),
+        )
     )
+    receipts = {seq: receipt_id for seq, receipt_id in receipt_rows}
     brands = {b.slug: b for b in session.scalars(select(Brand))}
     titles = _titles(session, locale)
     entries = []
