@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -27,6 +28,8 @@ SUMMARY_MAX = 200
 HORIZON_MIN = 1
 HORIZON_MAX = 60
 BUDGET_MAX = 10_000_000
+#: The shape of a brand slug or topic key (see the catalogue); anything else is unknown.
+SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 
 
 class InterestsError(Exception):
@@ -207,7 +210,7 @@ def _validated(session: Session, data: IntentInput) -> tuple[str, list[Brand]]:
     """The cleaned summary and the chosen brands, or ``IntentInvalid``."""
     if data.category not in {c.value for c in IntentCategory}:
         raise IntentInvalid("category")
-    summary = " ".join(data.summary.split())
+    summary = " ".join("".join(ch for ch in data.summary if ch.isprintable() or ch.isspace()).split())
     if len(summary) > SUMMARY_MAX:
         raise IntentInvalid("summary")
     if not HORIZON_MIN <= data.horizon_months <= HORIZON_MAX:
@@ -225,6 +228,8 @@ def _validated(session: Session, data: IntentInput) -> tuple[str, list[Brand]]:
         raise IntentInvalid("budget_order")
     if not data.brand_slugs:
         raise IntentInvalid("no_brand")
+    if not all(SLUG.fullmatch(slug) for slug in data.brand_slugs):
+        raise IntentInvalid("unknown_brand")
     brands = list(
         session.scalars(
             select(Brand).where(Brand.slug.in_(sorted(data.brand_slugs))).order_by(Brand.name)
