@@ -10,9 +10,15 @@ from vrm_portal import schema
 from vrm_portal.accounts import errors, service, two_factor
 from vrm_portal.accounts.models import Account, StaffRole
 from vrm_portal.clock import utcnow
+from vrm_portal.consent import commands as consent_commands
+from vrm_portal.consent.signing import current_notary
+from vrm_portal.demo.catalogue import load_demo_catalogue
+from vrm_portal.demo.history import seed_demo_history
 from vrm_portal.extensions import db
 
 bp = Blueprint("vrm", __name__, cli_group="vrm")
+for command in consent_commands.COMMANDS:
+    bp.cli.add_command(command)
 
 DEMO_PASSWORD = "demo-password-2026"
 DEMO_ACCOUNTS = (
@@ -67,7 +73,15 @@ def seed_demo() -> None:
                 verification_ttl=current_app.config["EMAIL_VERIFICATION_TTL"],
             )
             registration.account.email_verified_at = utcnow()
+    db.session.flush()
+    report = load_demo_catalogue(session)
+    consumer = session.scalars(select(Account).where(Account.email == DEMO_ACCOUNTS[0][0])).one()
+    seeded = seed_demo_history(session, current_notary(), consumer)
     db.commit()
+    if report.brands_created:
+        click.echo(f"Demo brands created: {', '.join(report.brands_created)}")
+    if seeded:
+        click.echo(f"Demo consumer history: {seeded} consent change(s)")
     base = current_app.config["PUBLIC_BASE_URL"]
     click.echo("")
     click.echo(f"Demo sign-ins for {base}/login (password: {DEMO_PASSWORD})")

@@ -206,11 +206,16 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def _one_line(text: str) -> str:
+    """``text`` without control characters, its spaces collapsed."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
 def _validated(session: Session, data: IntentInput) -> tuple[str, list[Brand]]:
     """The cleaned summary and the chosen brands, or ``IntentInvalid``."""
     if data.category not in {c.value for c in IntentCategory}:
         raise IntentInvalid("category")
-    summary = " ".join("".join(ch for ch in data.summary if ch.isprintable() or ch.isspace()).split())
+    summary = _one_line(data.summary)
     if len(summary) > SUMMARY_MAX:
         raise IntentInvalid("summary")
     if not HORIZON_MIN <= data.horizon_months <= HORIZON_MAX:
