@@ -171,8 +171,9 @@ class IntentForm(FlaskForm):  # type: ignore[misc]
             (category.value, label) for category, label in CATEGORY_LABELS.items()
         ]
         horizons = list(HORIZONS)
-        if isinstance(self.horizon.data, int) and self.horizon.data not in horizons:
-            horizons = sorted({*horizons, self.horizon.data})
+        typed = self.horizon.data
+        if isinstance(typed, int) and service.HORIZON_MIN <= typed <= service.HORIZON_MAX:
+            horizons = sorted({*horizons, typed})
         self.horizon.choices = [(months, horizon_label(months)) for months in horizons]
         self.brands.choices = brand_choices
 
