@@ -51,6 +51,10 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+#: Execution options of a connection that only reads (``connection.execution_options(**READ_ONLY)``).
+READ_ONLY: dict[str, Any] = {"vrm_read_only": True}
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the settings the portal relies on for ``url``'s backend."""
     if url.startswith("sqlite"):
@@ -66,7 +70,9 @@ def _make_sqlite_transactional(engine: Engine) -> None:
     Transactions start with ``BEGIN IMMEDIATE`` (as Django 5.1 offers for SQLite): a
     request that reads and then writes cannot fail with "database is locked" when another
     writer committed in between; concurrent writers queue on ``busy_timeout`` instead.
-    Readers are not blocked (WAL). SQLite is the embedded engine; PostgreSQL serves load.
+    Readers are not blocked (WAL). A connection marked with ``READ_ONLY`` execution
+    options (health checks, ledger verification) starts a plain deferred ``BEGIN`` and
+    never waits for writers. SQLite is the embedded engine; PostgreSQL serves load.
     """
 
     @event.listens_for(engine, "connect")
@@ -81,7 +87,8 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get("vrm_read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class _State:

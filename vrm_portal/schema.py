@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from vrm_portal.all_models import Base
+from vrm_portal.db import READ_ONLY
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -39,7 +40,7 @@ def head_revision() -> str | None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with engine.connect().execution_options(**READ_ONLY) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -52,7 +53,7 @@ def drift(engine: Engine) -> list[Any]:
     current, head = current_revision(engine), head_revision()
     if current != head:
         problems.append(("revision", f"database at {current}, migrations head is {head}"))
-    with engine.connect() as connection:
+    with engine.connect().execution_options(**READ_ONLY) as connection:
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "compare_server_default": False}
         )

@@ -20,6 +20,7 @@ from vrm_portal.consent.catalogue import (
 from vrm_portal.consent.errors import UnknownPurpose
 from vrm_portal.consent.models import ConsentState, ConsentStatus
 from vrm_portal.consent.signing import current_notary
+from vrm_portal.db import READ_ONLY
 from vrm_portal.extensions import db
 
 
@@ -101,7 +102,7 @@ def publish_purpose_version(brand_slug: str, purpose_key: str, text_file: Path) 
 def verify_ledger() -> None:
     """Check the whole consent ledger; exits 1 and names the first bad event if altered."""
     with db.engine.connect() as connection:
-        result = ledger.verify(connection)
+        result = ledger.verify(connection.execution_options(**READ_ONLY))
     if result.ok:
         click.echo(f"Ledger OK: {result.checked} event(s) verified, chain intact.")
         return

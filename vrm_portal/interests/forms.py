@@ -62,7 +62,7 @@ def category_label(category: str) -> str:
 
 
 def horizon_label(months: int) -> str:
-    return ngettext("Within %(num)s month", "Within %(num)s months", months)
+    return str(ngettext("Within %(num)s month", "Within %(num)s months", months))
 
 
 def parse_euros(text: str | None) -> int | None:

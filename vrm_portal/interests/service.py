@@ -325,16 +325,6 @@ def withdraw_intent(
     return Withdrawal(intent, WithdrawOutcome.WITHDRAWN)
 
 
-def intent_of(session: Session, account: Account, intent_id: int) -> Intent:
-    """One of the consumer's own intents; ``IntentNotFound`` otherwise."""
-    intent = session.scalar(
-        select(Intent).where(Intent.id == intent_id, Intent.account_id == account.id)
-    )
-    if intent is None:
-        raise IntentNotFound(str(intent_id))
-    return intent
-
-
 def intents_of(
     session: Session, account: Account, today: date
 ) -> tuple[list[Intent], list[Intent]]:

@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from vrm_portal.db import READ_ONLY
 from vrm_portal.extensions import db
 
 bp = Blueprint("health", __name__)
@@ -25,7 +26,7 @@ def healthz() -> ResponseReturnValue:
 def _database_ok() -> bool:
     try:
         with db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+            connection.execution_options(**READ_ONLY).execute(text("SELECT 1"))
     except SQLAlchemyError:
         log.warning("readiness check failed: database unreachable", exc_info=True)
         return False
