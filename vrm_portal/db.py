@@ -51,7 +51,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
-#: Execution options of a connection that only reads (``connection.execution_options(**READ_ONLY)``).
+#: Execution options of a connection that only reads: ``conn.execution_options(**READ_ONLY)``.
 READ_ONLY: dict[str, Any] = {"vrm_read_only": True}
 
 
