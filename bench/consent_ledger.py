@@ -68,6 +68,7 @@ import hashlib
 import io
 import math
 import multiprocessing
+import os
 import platform
 import pstats
 import random
@@ -653,6 +654,10 @@ class Line:
     result: str
 
 
+def load_average() -> str:
+    return "/".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else math.inf
 
@@ -714,6 +719,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=1_000_000, help="ledger size to verify")
     parser.add_argument("--changes", type=int, default=2000, help="consent changes per run")
     parser.add_argument("--writers", type=parse_writers, default=[1, 8], help="e.g. 1,8")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="interleaved change/bare rounds per writer count"
+    )
     parser.add_argument("--batch", type=int, default=10_000, help="insert and fetch batch")
     parser.add_argument("--seed", type=int, default=2024, help="seed of the generated events")
     parser.add_argument(
@@ -736,6 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(engine: Engine, scratch: Scratch, args: argparse.Namespace) -> int:
     overall = time.perf_counter()
+    load_at_start = load_average()
     log(f"scratch database: {scratch.label}")
     schema.upgrade(engine)
     BARE_METADATA.create_all(engine)
@@ -763,10 +772,23 @@ def run(engine: Engine, scratch: Scratch, args: argparse.Namespace) -> int:
 
     for writers in args.writers:
         label = f"{writers} writer" + ("s" if writers > 1 else "")
-        log(f"consent changes, {label}")
-        changes, change_seconds = run_changes(engine, notary, f"w{writers}", writers, args.changes)
-        log(f"bare INSERT transactions, {label}")
-        bare, bare_seconds = run_bare(engine, bare_rows, writers, args.changes)
+        log(f"consent changes and bare INSERT transactions, {label}, {args.rounds} rounds")
+        changes = bare = 0
+        change_seconds = bare_seconds = 0.0
+        per_round = max(writers, args.changes // args.rounds)
+        for number in range(args.rounds):
+            # Interleaved rounds, alternating which side goes first, so that load from
+            # elsewhere on the machine falls on both sides alike.
+            order = ("changes", "bare") if number % 2 == 0 else ("bare", "changes")
+            for side in order:
+                if side == "changes":
+                    count, seconds = run_changes(
+                        engine, notary, f"w{writers}r{number}", writers, per_round
+                    )
+                    changes, change_seconds = changes + count, change_seconds + seconds
+                else:
+                    count, seconds = run_bare(engine, bare_rows, writers, per_round)
+                    bare, bare_seconds = bare + count, bare_seconds + seconds
         change_rate = rate(changes, change_seconds)
         bare_rate = rate(bare, bare_seconds)
         ratio = change_rate / bare_rate
@@ -861,7 +883,11 @@ def run(engine: Engine, scratch: Scratch, args: argparse.Namespace) -> int:
         f"verify, peak {figures.rss_after_kib / 1024:.0f} MiB during it "
         f"({figures.rss_method}, fresh process)."
     )
-    notes.append(f"Total run time {time.perf_counter() - overall:.0f} s.")
+    notes.append(
+        f"Total run time {time.perf_counter() - overall:.0f} s on {os.cpu_count()} CPUs; "
+        f"load average at start {load_at_start}, at end {load_average()} (other work on the "
+        "machine makes the figures noisier)."
+    )
 
     print_table(
         f"Consent ledger benchmark - {engine_text}, Python {platform.python_version()}, "

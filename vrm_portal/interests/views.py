@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from babel import Locale
 from babel.numbers import format_currency
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -182,13 +183,10 @@ def _intents_page(form: IntentForm, brands: list[Brand]) -> str:
 
 
 def _euros(amount: int) -> str:
-    return format_currency(
-        amount,
-        "EUR",
-        locale=str(get_locale() or "en"),
-        currency_digits=False,
-        decimal_quantization=False,
-    )
+    """A whole amount of euros in the reader's language ("€15,000", "15 000 €")."""
+    locale = Locale.parse(str(get_locale() or "en"))
+    pattern = locale.currency_formats["standard"].pattern.replace(".00", "")
+    return format_currency(amount, "EUR", format=pattern, locale=locale, currency_digits=False)
 
 
 def _budget(intent: Intent) -> str:
