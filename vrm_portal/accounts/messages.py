@@ -33,6 +33,12 @@ EVENT_LABELS = {
     EventKind.TWO_FACTOR_ENABLED: _l("Two-step verification turned on"),
     EventKind.TWO_FACTOR_FAILED: _l("Wrong two-step verification code"),
     EventKind.TWO_FACTOR_RESET: _l("Two-step verification reset by an administrator"),
+    EventKind.SOCIAL_SIGN_IN: _l("Signed in with a linked provider"),
+    EventKind.IDENTITY_LINKED: _l("Sign-in method linked"),
+    EventKind.IDENTITY_UNLINKED: _l("Sign-in method unlinked"),
+    EventKind.IDENTITY_LINK_REQUESTED: _l(
+        "Sign-in with a provider using your address, waiting for proof that it is you"
+    ),
 }
 
 

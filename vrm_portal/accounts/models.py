@@ -42,6 +42,10 @@ class EventKind(enum.StrEnum):
     TWO_FACTOR_ENABLED = "two_factor_enabled"
     TWO_FACTOR_FAILED = "two_factor_failed"
     TWO_FACTOR_RESET = "two_factor_reset"
+    SOCIAL_SIGN_IN = "social_sign_in"
+    IDENTITY_LINKED = "identity_linked"
+    IDENTITY_UNLINKED = "identity_unlinked"
+    IDENTITY_LINK_REQUESTED = "identity_link_requested"
 
 
 def new_subject_key() -> str:
