@@ -3,7 +3,11 @@ on a clear page with a way back, never a 500, and nobody is signed in."""
 
 from __future__ import annotations
 
+import re
 import time
+from html import unescape
+
+import requests
 
 from tests.accounts.flows import count_accounts, is_signed_in, text
 from tests.accounts.social.flows import at_provider, back_to_portal, continue_with, start
@@ -131,3 +135,33 @@ def submit_logout(client):
     from tests.conftest import submit
 
     submit(client, "/logout", {}, form_page="/account/")
+
+
+def test_a_form_post_answer_is_relayed_to_the_callback_with_the_session(
+    client, new_browser, db_session, idp
+):
+    """Apple answers with a cross-site form post, which carries no SameSite=Lax cookie:
+    the portal hands it on as a same-site GET, which does."""
+    authorize_url = start(client) + "&response_mode=form_post"
+    page = requests.get(authorize_url, timeout=5)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
+    fields = {k: unescape(v) for k, v in fields.items()}
+    answer = requests.post(
+        authorize_url,
+        data={**fields, "email": "sam@example.com", "email_verified": "yes", "action": "ok"},
+        timeout=5,
+    )
+    posted = {
+        k: unescape(v)
+        for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', answer.text)
+    }
+    assert set(posted) >= {"code", "state"}
+
+    relay = new_browser().post(f"/auth/oauth/{PROVIDER}/callback", data=posted)  # no cookies
+    assert relay.status_code == 200
+    target = unescape(re.search(r'content="0;url=([^"]+)"', text(relay)).group(1))
+    assert not is_signed_in(new_browser())
+
+    response = client.get(target)
+    assert response.location == "/account/"
+    assert is_signed_in(client)

@@ -260,7 +260,7 @@ def _finish_link(provider: Provider, answer: client.Answer) -> ResponseReturnVal
 # ---- proving that an existing account is yours ---------------------------------------------
 
 
-def _pending_or_problem() -> Any:
+def _held_pending_link() -> Any:
     held = session.get(PENDING_KEY)
     if not isinstance(held, dict) or not isinstance(held.get("id"), int):
         raise PendingLinkRejected("unknown")
@@ -276,7 +276,7 @@ def _login_limit() -> str:
 def prove_ownership() -> ResponseReturnValue:
     form = ProveWithPasswordForm()
     try:
-        pending, held = _pending_or_problem()
+        pending, held = _held_pending_link()
     except PendingLinkRejected as exc:
         session.pop(PENDING_KEY, None)
         return _pending_problem(exc.reason)
@@ -318,7 +318,7 @@ def email_ownership_link() -> ResponseReturnValue:
     if not form.validate_on_submit():
         abort(400)
     try:
-        pending, _held = _pending_or_problem()
+        pending, _held = _held_pending_link()
     except PendingLinkRejected as exc:
         return _pending_problem(exc.reason)
     secret = service.issue_pending_link_secret(db.session, pending)
