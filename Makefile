@@ -109,6 +109,7 @@ run: install translations ## Run the app locally: create/upgrade the DB, seed de
 	echo; \
 	echo "  VRM Portal (development) → http://127.0.0.1:$(PORT)"; \
 	echo "  Outgoing mail is written to instance/outbox/.  Stop with Ctrl+C."; \
+	echo "  \"Continue with Demo ID\" signs in through the built-in development provider (/dev-idp)."; \
 	echo; \
 	exec $(FLASK) run --host 127.0.0.1 --port $(PORT) $(RUN_ARGS)
 

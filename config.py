@@ -7,7 +7,9 @@ One class per environment. ``load_config()`` picks the class named by ``VRM_ENV`
 from __future__ import annotations
 
 import os
+import re
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,93 @@ def _env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+#: Social sign-in presets and the settings each reads from ``VRM_<PRESET>_<FIELD>``.
+SOCIAL_PRESETS: dict[str, tuple[str, ...]] = {
+    "google": ("CLIENT_ID", "CLIENT_SECRET", "SCOPES", "DISPLAY_NAME", "TOKEN_AUTH_METHOD"),
+    "microsoft": (
+        "CLIENT_ID",
+        "CLIENT_SECRET",
+        "TENANT",
+        "SCOPES",
+        "DISPLAY_NAME",
+        "TOKEN_AUTH_METHOD",
+    ),
+    "apple": (
+        "CLIENT_ID",
+        "CLIENT_SECRET",
+        "TEAM_ID",
+        "KEY_ID",
+        "PRIVATE_KEY_FILE",
+        "SCOPES",
+        "DISPLAY_NAME",
+    ),
+    "facebook": ("CLIENT_ID", "CLIENT_SECRET", "SCOPES", "DISPLAY_NAME", "TOKEN_AUTH_METHOD"),
+    "github": ("CLIENT_ID", "CLIENT_SECRET", "SCOPES", "DISPLAY_NAME", "TOKEN_AUTH_METHOD"),
+}
+#: Settings of a generic OpenID Connect provider: ``VRM_OIDC_<NAME>_<FIELD>``.
+OIDC_FIELDS = (
+    "ISSUER",
+    "DISCOVERY_URL",
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "SCOPES",
+    "DISPLAY_NAME",
+    "TOKEN_AUTH_METHOD",
+)
+#: A provider name: lower-case letters, digits and dashes (it appears in the callback URL).
+PROVIDER_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_OIDC_VARIABLE = re.compile(r"^VRM_OIDC_(.+?)_(" + "|".join(OIDC_FIELDS) + r")$")
+
+
+def social_providers_from_env(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """The social sign-in providers the environment configures, as plain settings.
+
+    Presets need ``VRM_<PRESET>_CLIENT_ID``; a generic OpenID Connect provider NAME is
+    ``VRM_OIDC_<NAME>_ISSUER`` (or ``_DISCOVERY_URL``), ``_CLIENT_ID`` and
+    ``_CLIENT_SECRET``, NAME upper-cased with dashes as underscores. Each mapping holds
+    the lower-cased field names plus ``preset`` (``oidc`` for generic providers).
+    """
+    providers: dict[str, dict[str, str]] = {}
+    for preset, fields in SOCIAL_PRESETS.items():
+        prefix = f"VRM_{preset.upper()}_"
+        values = {
+            f.lower(): v.strip() for f in fields if (v := environ.get(prefix + f, "").strip())
+        }
+        if values:
+            if "client_id" not in values:
+                raise ConfigError(f"{prefix}CLIENT_ID must be set to sign in with {preset}")
+            providers[preset] = {"preset": preset, **values}
+    generic: dict[str, dict[str, str]] = {}
+    for variable, raw in environ.items():
+        if not variable.startswith("VRM_OIDC_") or not raw.strip():
+            continue
+        match = _OIDC_VARIABLE.match(variable)
+        if match is None:
+            raise ConfigError(
+                f"{variable} is not a known setting: use VRM_OIDC_<NAME>_<FIELD> with FIELD "
+                f"one of {', '.join(OIDC_FIELDS)}"
+            )
+        env_name, field = match.groups()
+        name = env_name.lower().replace("_", "-")
+        if not PROVIDER_NAME.match(name):
+            raise ConfigError(
+                f"{variable}: the provider name {env_name!r} may hold only letters, digits "
+                "and single underscores (dashes in the name become underscores)"
+            )
+        generic.setdefault(name, {"preset": "oidc"})[field.lower()] = raw.strip()
+    for name, values in sorted(generic.items()):
+        env_name = name.upper().replace("-", "_")
+        if name in providers:
+            raise ConfigError(f"VRM_OIDC_{env_name}_*: {name!r} is already a preset's name")
+        if "issuer" not in values and "discovery_url" not in values:
+            raise ConfigError(f"VRM_OIDC_{env_name}_ISSUER must be set (the provider's issuer URL)")
+        for field in ("client_id", "client_secret"):
+            if field not in values:
+                raise ConfigError(f"VRM_OIDC_{env_name}_{field.upper()} must be set")
+        providers[name] = values
+    return providers
 
 
 class Config:
@@ -73,6 +162,14 @@ class Config:
     RECEIPT_KEY_AUTOGENERATE = False
     #: How long the link that confirms an email consent (double opt-in) stays valid.
     CONSENT_CONFIRMATION_TTL = timedelta(hours=48)
+    #: Social and OpenID Connect sign-in: name -> settings (see social_providers_from_env).
+    SOCIAL_PROVIDERS: dict[str, dict[str, str]] = {}
+    #: Seconds to wait for a provider (discovery, keys, token, user info) before giving up.
+    SOCIAL_HTTP_TIMEOUT: float = _env_int("VRM_SOCIAL_TIMEOUT_SECONDS", 5)
+    #: Time allowed to prove that an existing account is yours before linking a provider.
+    SOCIAL_PENDING_LINK_TTL = timedelta(hours=1)
+    #: The built-in development identity provider at /dev-idp (development only).
+    DEV_IDP = False
 
     LOGIN_RATE_LIMIT = _env("VRM_LOGIN_RATE_LIMIT", "10 per minute;60 per hour")
     LOGIN_PER_EMAIL_RATE_LIMIT = _env("VRM_LOGIN_PER_EMAIL_RATE_LIMIT", "5 per minute;30 per hour")
@@ -117,6 +214,15 @@ class Config:
                 "VRM_RECEIPT_SIGNING_KEY_FILE must name the PEM file of the consent receipt "
                 "signing key (for instance: openssl genpkey -algorithm ed25519 -out receipts.pem)"
             )
+        if self.DEV_IDP and self.ENV_NAME != "development":
+            raise ConfigError("VRM_DEV_IDP works only with VRM_ENV=development")
+        if self.SOCIAL_HTTP_TIMEOUT <= 0:
+            raise ConfigError("VRM_SOCIAL_TIMEOUT_SECONDS must be a positive number of seconds")
+        for name in self.SOCIAL_PROVIDERS:
+            if not PROVIDER_NAME.match(name):
+                raise ConfigError(
+                    f"social provider name {name!r}: use lower-case letters, digits and dashes"
+                )
 
     def as_flask_mapping(self) -> dict[str, Any]:
         names = (n for n in dir(self) if n.isupper())
@@ -142,6 +248,7 @@ class DevelopmentConfig(Config):
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False
     HSTS = False
+    DEV_IDP = _env("VRM_DEV_IDP", "1") not in {"0", "false", "no", "off"}
 
     RECEIPT_KEY_AUTOGENERATE = True
 
@@ -162,6 +269,7 @@ class TestingConfig(DevelopmentConfig):
     PUBLIC_BASE_URL = "http://localhost"
     SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
     RATELIMIT_STORAGE_URI = "memory://"
+    DEV_IDP = False
 
 
 def _development_secret_key() -> str:
@@ -193,6 +301,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             f"VRM_ENV must be one of {', '.join(sorted(CONFIGS))}, got {env_name!r}"
         ) from exc
     config = config_class()
+    config.SOCIAL_PROVIDERS = social_providers_from_env(os.environ)
     for key, value in (overrides or {}).items():
         setattr(config, key, value)
     config.validate()

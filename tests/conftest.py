@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 os.environ["VRM_ENV"] = "testing"
 
+from tests.identity_provider import RunningProvider, start_identity_provider
 from tests.mailbox import Mailbox, start_smtp_server
 from vrm_portal import create_app, schema
 from vrm_portal.accounts import service
@@ -31,6 +32,8 @@ from vrm_portal.extensions import db, limiter
 PASSWORD = "correct horse battery staple"
 #: Cheap Argon2id parameters: the tests check behaviour, not hashing cost.
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+#: Seconds the portal waits for a provider in the tests (the "slow provider" sleeps longer).
+SOCIAL_TIMEOUT = 1.5
 
 
 def test_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -60,6 +63,22 @@ def smtp() -> Iterator[tuple[int, Mailbox]]:
 
 
 @pytest.fixture(scope="session")
+def identity_provider() -> Iterator[RunningProvider]:
+    """A real OpenID Connect provider over HTTP, for the social sign-in tests."""
+    provider = start_identity_provider()
+    provider.allow_portal("http://localhost")
+    yield provider
+    provider.stop()
+
+
+def social_overrides(provider: RunningProvider) -> dict[str, Any]:
+    return {
+        "SOCIAL_PROVIDERS": provider.portal_settings(),
+        "SOCIAL_HTTP_TIMEOUT": SOCIAL_TIMEOUT,
+    }
+
+
+@pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return test_database_url(tmp_path_factory)
 
@@ -76,10 +95,15 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def app(
-    engine: Engine, database_url: str, smtp: tuple[int, Mailbox], tmp_path_factory: Any
+    engine: Engine,
+    database_url: str,
+    smtp: tuple[int, Mailbox],
+    identity_provider: RunningProvider,
+    tmp_path_factory: Any,
 ) -> Iterator[Flask]:
     port, _mailbox = smtp
-    app = create_app(app_overrides(database_url, port, tmp_path_factory.mktemp("instance")))
+    overrides = app_overrides(database_url, port, tmp_path_factory.mktemp("instance"))
+    app = create_app(overrides | social_overrides(identity_provider))
     yield app
     app.extensions["vrm_db"].engine.dispose()
 

@@ -9,7 +9,7 @@ from flask import Flask
 from flask_babel import get_locale, lazy_gettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import INSTANCE_PATH, PROJECT_ROOT, load_config
+from config import INSTANCE_PATH, PROJECT_ROOT, ConfigError, load_config
 from vrm_portal import cli, errors, security_headers
 from vrm_portal.accounts import (
     auth_views,
@@ -18,8 +18,12 @@ from vrm_portal.accounts import (
     settings_views,
     two_factor_views,
 )
+from vrm_portal.accounts.social import client as social_client
+from vrm_portal.accounts.social import providers as social_providers
+from vrm_portal.accounts.social import views as social_views
 from vrm_portal.consent import gpc, signing
 from vrm_portal.consent import views as consent_views
+from vrm_portal.dev_idp import views as dev_idp
 from vrm_portal.extensions import babel, csrf, limiter, login_manager
 from vrm_portal.extensions import db as database
 from vrm_portal.i18n import LOCALE_NAMES, select_locale
@@ -87,8 +91,27 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(consent_views.bp)
     app.register_blueprint(consent_views.wellknown)
     app.register_blueprint(interests_views.bp)
+    app.register_blueprint(social_views.bp)
     app.register_blueprint(cli.bp)
     limiter.exempt(health.bp)
+    configure_social_sign_in(app)
+
+
+def configure_social_sign_in(app: Flask) -> None:
+    """The configured providers; in development also the built-in provider ``dev``.
+
+    Nothing is fetched from the providers here: a provider that is down must not stop
+    the portal. Their metadata is loaded at the first sign-in.
+    """
+    settings = dict(app.config["SOCIAL_PROVIDERS"])
+    if app.config["DEV_IDP"]:
+        if "dev" in settings:
+            raise ConfigError("the provider name 'dev' is the development provider's")
+        dev_bp = dev_idp.mount(app)
+        csrf.exempt(dev_bp)
+        limiter.exempt(dev_bp)
+        settings["dev"] = dev_idp.dev_provider_settings(app.config["PUBLIC_BASE_URL"])
+    social_client.init_app(app, social_providers.build_providers(settings))
 
 
 def configure_templates(app: Flask) -> None:

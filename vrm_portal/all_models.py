@@ -1,9 +1,17 @@
 """Imports every feature's models so ``Base.metadata`` describes the whole schema."""
 
 from vrm_portal.accounts import models as accounts_models
+from vrm_portal.accounts.social import models as social_models
 from vrm_portal.brands import models as brands_models
 from vrm_portal.consent import models as consent_models
 from vrm_portal.db import Base
 from vrm_portal.interests import models as interests_models
 
-__all__ = ["Base", "accounts_models", "brands_models", "consent_models", "interests_models"]
+__all__ = [
+    "Base",
+    "accounts_models",
+    "brands_models",
+    "consent_models",
+    "interests_models",
+    "social_models",
+]

@@ -14,7 +14,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "connect-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",
-        # Social sign-in (later) redirects from a form post to the provider: widen then.
+        # Kept narrow: "Continue with …" is a link to a portal GET route that redirects to
+        # the provider, not a form post (see accounts/social/views.py).
         "form-action 'self'",
         "frame-ancestors 'none'",
     ]

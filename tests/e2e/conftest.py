@@ -30,7 +30,8 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 from sqlalchemy.orm import Session
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from tests.conftest import PASSWORD, app_overrides, scratch_database
+from tests.conftest import PASSWORD, app_overrides, scratch_database, social_overrides
+from tests.identity_provider import RunningProvider
 from tests.mailbox import Mailbox
 from vrm_portal import create_app, schema
 from vrm_portal.accounts import service
@@ -92,6 +93,7 @@ class LiveServer:
 def live_server(
     e2e_database_url: str,
     smtp: tuple[int, Mailbox],
+    identity_provider: RunningProvider,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveServer]:
     """The real app on http://127.0.0.1:<free port>, over a freshly migrated database."""
@@ -106,6 +108,8 @@ def live_server(
     server: BaseWSGIServer = make_server("127.0.0.1", 0, wsgi, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
     overrides = app_overrides(e2e_database_url, smtp_port, tmp_path_factory.mktemp("instance"))
+    overrides |= social_overrides(identity_provider)
+    identity_provider.allow_portal(url)
     try:
         app = create_app(overrides | {"PUBLIC_BASE_URL": url})
     except BaseException:

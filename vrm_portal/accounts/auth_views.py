@@ -146,6 +146,13 @@ def check_email() -> ResponseReturnValue:
                 "password. The link works once, within one hour."
             ),
         ),
+        "link": (
+            _("Check your email"),
+            _(
+                "We have sent a link to your address. Follow it to link the provider to "
+                "your account; it works once, within one hour."
+            ),
+        ),
         "change": (
             _("Confirm your new address"),
             _(

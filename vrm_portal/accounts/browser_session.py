@@ -18,6 +18,8 @@ from vrm_portal.web import client_info
 PENDING_KEY = "pending_sign_in"
 #: Time allowed between the password step and the code step.
 PENDING_SECONDS = 300
+#: Session keys of pending social sign-in round trips (see accounts/social/client.py).
+ROUND_TRIP_PREFIX = "_state_"
 
 
 def begin_second_factor(account: Account, *, remember: bool, next_url: str | None) -> Response:
@@ -41,7 +43,11 @@ def sign_in(account: Account, *, remember: bool) -> None:
         db.session, account, remember=remember, lifetime=lifetime, client=client_info()
     )
     chosen_locale = session.get("locale")
+    # Provider round trips started in other tabs (Authlib keeps each under its state)
+    # carry no privilege and may still finish.
+    round_trips = {k: v for k, v in session.items() if k.startswith(ROUND_TRIP_PREFIX)}
     session.clear()
+    session.update(round_trips)
     if chosen_locale:
         session["locale"] = chosen_locale
     login_user(SignedInUser(account, auth_session, token), remember=remember, duration=lifetime)

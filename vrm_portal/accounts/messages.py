@@ -36,6 +36,12 @@ EVENT_LABELS = {
     EventKind.INTERESTS_CHANGED: _l("Interests changed"),
     EventKind.INTENT_STATED: _l("Plan shared with brands"),
     EventKind.INTENT_WITHDRAWN: _l("Plan withdrawn"),
+    EventKind.SOCIAL_SIGN_IN: _l("Signed in with a linked provider"),
+    EventKind.IDENTITY_LINKED: _l("Sign-in method linked"),
+    EventKind.IDENTITY_UNLINKED: _l("Sign-in method unlinked"),
+    EventKind.IDENTITY_LINK_REQUESTED: _l(
+        "Sign-in with a provider using your address, waiting for proof that it is you"
+    ),
 }
 
 

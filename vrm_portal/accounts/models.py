@@ -45,6 +45,10 @@ class EventKind(enum.StrEnum):
     INTERESTS_CHANGED = "interests_changed"
     INTENT_STATED = "intent_stated"
     INTENT_WITHDRAWN = "intent_withdrawn"
+    SOCIAL_SIGN_IN = "social_sign_in"
+    IDENTITY_LINKED = "identity_linked"
+    IDENTITY_UNLINKED = "identity_unlinked"
+    IDENTITY_LINK_REQUESTED = "identity_link_requested"
 
 
 def new_subject_key() -> str:

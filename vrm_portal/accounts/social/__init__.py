@@ -1,0 +1,1 @@
+"""Social and OpenID Connect sign-in: providers, linked identities, safe account linking."""
