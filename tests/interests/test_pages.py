@@ -231,6 +231,14 @@ def test_a_horizon_outside_the_list_but_within_five_years_is_accepted(client, al
     assert "From €15,000" in flashes(client, "/intents")
 
 
+def test_control_characters_in_the_summary_are_dropped(client, alice, db_session):
+    response = state_plan(client, summary="an\x00 estate\r\ncar\x1b")
+
+    assert response.status_code == 303
+    [intent] = intents_in_db(db_session, alice)
+    assert intent.summary == "an estate car"
+
+
 def test_the_same_plan_sent_twice_is_stored_once(client, alice, db_session):
     state_plan(client)
 
