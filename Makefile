@@ -238,3 +238,9 @@ clean: ## Remove caches, test output, compiled catalogues and instance/outbox (k
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -rf .pytest_cache .mypy_cache .ruff_cache test-results instance/outbox
 	find $(TRANSLATIONS) -name '*.mo' -type f -delete 2>/dev/null || true
+
+# ---- benchmarks -----------------------------------------------------------------
+
+.PHONY: bench
+bench: install ## Consent ledger benchmarks on SQLite (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
+	$(PY) bench/consent_ledger.py $(BENCH_ARGS)

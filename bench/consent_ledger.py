@@ -20,8 +20,8 @@ server the URL names (the URL's own database is only used to connect) and droppe
    Beside it, in the same run and with the same number of threads, a bare INSERT loop
    through SQLAlchemy Core. "Rows of the same size" means the same rows and bytes per
    transaction as a change writes: a consent change writes 4 rows (the ledger event with
-   its ~450-byte canonical JSON body and 32-byte hash, the ledger head, the consent state
-   and the signed receipt with its ~1 KB JWS), so each bare transaction INSERTs 4 rows
+   its ~500-byte canonical JSON body and 32-byte hash, the ledger head, the consent state
+   and the signed receipt with its ~2 KB JWS), so each bare transaction INSERTs 4 rows
    carrying the same texts and hashes (taken from real changes made during the warm-up).
    The bare table has a primary key and nothing else: no secondary index, no trigger, no
    read, no lock, no signing; it is the cost of committing the same bytes. Brand
@@ -121,7 +121,7 @@ from vrm_portal.consent.models import (
 )
 from vrm_portal.consent.receipts import generate_key_file, load_key_file
 from vrm_portal.consent.service import Change, Notary, Outcome
-from vrm_portal.db import UTCDateTime, create_db_engine
+from vrm_portal.db import READ_ONLY, UTCDateTime, create_db_engine
 from vrm_portal.demo.catalogue import load_demo_catalogue
 
 TARGET_RATIO = 0.5
@@ -256,7 +256,7 @@ def create_accounts(engine: Engine, label: str, count: int) -> list[int]:
     prefix = f"bench-{label}-"
     with engine.begin() as connection:
         connection.execute(
-            insert(Account.__table__),
+            insert(Account),
             [{"email": f"{prefix}{i}@example.invalid", "locale": "en"} for i in range(count)],
         )
         ids = list(
@@ -266,7 +266,7 @@ def create_accounts(engine: Engine, label: str, count: int) -> list[int]:
         )
         brand_ids = list(connection.scalars(select(Brand.id)))
         connection.execute(
-            insert(BrandRelationship.__table__),
+            insert(BrandRelationship),
             [{"account_id": account, "brand_id": brand} for account in ids for brand in brand_ids],
         )
     return ids
@@ -448,8 +448,6 @@ def fill_ledger(engine: Engine, total: int, batch: int, seed: int) -> tuple[int,
     prev_hash = bytes(head.hash)
     first = head.seq + 1
     start = utcnow()
-    events = ConsentEvent.__table__
-    heads = LedgerHead.__table__
     sha256 = hashlib.sha256
     started = time.perf_counter()
     for low in range(first, total + 1, batch):
@@ -489,9 +487,9 @@ def fill_ledger(engine: Engine, total: int, batch: int, seed: int) -> tuple[int,
                 }
             )
         with engine.begin() as connection:
-            connection.execute(insert(events), rows)
+            connection.execute(insert(ConsentEvent), rows)
             connection.execute(
-                update(heads).where(heads.c.id == 1).values(seq=high, hash=prev_hash)
+                update(LedgerHead).where(LedgerHead.id == 1).values(seq=high, hash=prev_hash)
             )
         if (high - first + 1) % (batch * 20) == 0:
             log(f"filled to event #{high:,}")
@@ -580,7 +578,8 @@ def measure_verification(url: str, batch: int, profile: bool) -> VerifyFigures:
     """Runs in a fresh process: verify, then the two baselines, on the same events."""
     engine = create_db_engine(url)
     sha256 = hashlib.sha256
-    with engine.connect() as connection:
+    # Read-only, as `vrm verify-ledger` runs it (on SQLite: a deferred BEGIN, no write lock).
+    with engine.connect().execution_options(**READ_ONLY) as connection:
         # Bring the table into the caches (server side), so no measurement pays for disk.
         connection.exec_driver_sql("SELECT sum(length(body)) FROM consent_events").scalar()
         connection.commit()
@@ -809,7 +808,7 @@ def run(engine: Engine, scratch: Scratch, args: argparse.Namespace) -> int:
             "bare rows/s."
         )
 
-    with engine.connect() as connection:
+    with engine.connect().execution_options(**READ_ONLY) as connection:
         chain = ledger.verify(connection)
     chain_ok = chain.ok
     notes.append(
@@ -870,7 +869,7 @@ def run(engine: Engine, scratch: Scratch, args: argparse.Namespace) -> int:
             "PASS" if growth < FLAT_MEMORY_LIMIT_MIB else "MISS",
         )
     )
-    verified_ok = figures.ok and figures.events == args.events
+    verified_ok = figures.ok and figures.events >= args.events
     notes.append(
         f"Verification of the filled chain: {'OK' if figures.ok else 'NOT OK'} "
         f"({figures.events:,} events checked in {figures.verify_seconds:.2f} s)"
