@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from flask.cli import with_appcontext
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
@@ -33,6 +34,7 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 @click.command("import-catalogue")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_catalogue_command(path: Path) -> None:
     """Create or update brands, purposes and topics from a catalogue JSON file.
@@ -60,6 +62,7 @@ def import_catalogue_command(path: Path) -> None:
 
 
 @click.command("publish-purpose-version")
+@with_appcontext
 @click.option("--brand", "brand_slug", required=True, help="Brand slug, e.g. maison-berlingot.")
 @click.option("--purpose", "purpose_key", required=True, help="Purpose key, e.g. email-offers.")
 @click.option(
@@ -99,6 +102,7 @@ def publish_purpose_version(brand_slug: str, purpose_key: str, text_file: Path) 
 
 
 @click.command("verify-ledger")
+@with_appcontext
 def verify_ledger() -> None:
     """Check the whole consent ledger; exits 1 and names the first bad event if altered."""
     with db.engine.connect() as connection:
@@ -116,6 +120,7 @@ def verify_ledger() -> None:
 
 
 @click.command("expire-consents")
+@with_appcontext
 def expire_consents() -> None:
     """Record ``expired`` for every consent past its validity (safe to run from cron)."""
     total = 0

@@ -89,14 +89,22 @@ def find_purpose(session: Session, brand_slug: str, purpose_key: str) -> Purpose
 
 
 def version_of(session: Session, purpose: Purpose, number: int | None = None) -> PurposeVersion:
-    found = session.scalar(
-        select(PurposeVersion).where(
-            PurposeVersion.purpose_id == purpose.id,
-            PurposeVersion.version == (number or purpose.current_version),
-        )
-    )
+    """A published text of ``purpose`` (the current one by default).
+
+    Published texts never change, so the session keeps those it has loaded.
+    """
+    key = (purpose.id, number or purpose.current_version)
+    cache: dict[tuple[int, int], PurposeVersion] = session.info.setdefault("vrm_versions", {})
+    found = cache.get(key)
     if found is None:
-        raise UnknownPurpose(f"{purpose.key} v{number}")
+        found = session.scalar(
+            select(PurposeVersion).where(
+                PurposeVersion.purpose_id == key[0], PurposeVersion.version == key[1]
+            )
+        )
+        if found is None:
+            raise UnknownPurpose(f"{purpose.key} v{key[1]}")
+        cache[key] = found
     return found
 
 
@@ -143,7 +151,7 @@ def grant(
     renewing = state is not None and state.status == ConsentStatus.GRANTED
     if purpose.needs_double_opt_in and not renewing and change.method == CollectionMethod.PORTAL:
         return _await_confirmation(session, account, purpose, state, change, confirmation_ttl)
-    receipt = _record(session, notary, head, account, purpose, Action.GRANTED, change)
+    receipt = _record(session, notary, head, account, purpose, Action.GRANTED, change, state)
     return Result(Outcome.RECORDED, receipt=receipt)
 
 
@@ -163,7 +171,7 @@ def withdraw(
         return Result(Outcome.PENDING_CANCELLED)
     if state.status != ConsentStatus.GRANTED:
         return Result(Outcome.UNCHANGED)
-    receipt = _record(session, notary, head, account, purpose, Action.WITHDRAWN, change)
+    receipt = _record(session, notary, head, account, purpose, Action.WITHDRAWN, change, state)
     return Result(Outcome.RECORDED, receipt=receipt)
 
 
@@ -191,7 +199,8 @@ def confirm(
     confirmed = Change(
         CollectionMethod.EMAIL_CONFIRMATION, pending.language, change.now, change.actor
     )
-    return _record(session, notary, head, account, purpose, Action.GRANTED, confirmed)
+    state = _state(session, account, purpose)
+    return _record(session, notary, head, account, purpose, Action.GRANTED, confirmed, state)
 
 
 def honour_gpc(
@@ -216,7 +225,7 @@ def honour_gpc(
         fresh = _state(session, account, state.purpose)
         if fresh is None or fresh.status != ConsentStatus.GRANTED or fresh.granted_despite_gpc:
             continue
-        _record(session, notary, head, account, state.purpose, Action.WITHDRAWN, change)
+        _record(session, notary, head, account, state.purpose, Action.WITHDRAWN, change, fresh)
         withdrawn.append(state.purpose)
     return withdrawn
 
@@ -234,7 +243,7 @@ def expire_due(session: Session, notary: Notary, *, now: datetime, limit: int = 
         account = session.get(Account, state.account_id)
         assert account is not None
         change = Change(CollectionMethod.EXPIRY, account.locale or "en", now, actor="system")
-        _record(session, notary, head, account, state.purpose, Action.EXPIRED, change)
+        _record(session, notary, head, account, state.purpose, Action.EXPIRED, change, state)
     return len(due)
 
 
@@ -293,10 +302,14 @@ def _record(
     purpose: Purpose,
     action: Action,
     change: Change,
+    state: ConsentState | None,
 ) -> ConsentReceipt:
-    """Append the event, update the state and sign the receipt: one transaction."""
+    """Append the event, update the state and sign the receipt: one transaction.
+
+    ``state`` is the consumer's current state for ``purpose``, read after ``head`` was
+    locked (None when they never answered).
+    """
     brand = purpose.brand
-    state = _state(session, account, purpose)
     if action == Action.GRANTED:
         version = version_of(session, purpose)
         expires_at: datetime | None = change.now + timedelta(days=purpose.validity_days)
