@@ -50,9 +50,7 @@ def change() -> Callable[..., Change]:
 
 
 @pytest.fixture
-def alice(
-    client: FlaskClient, make_account: Callable[..., Account], catalogue: None
-) -> Account:
+def alice(client: FlaskClient, make_account: Callable[..., Account], catalogue: None) -> Account:
     """Alice, with an account, signed in in the test's main browser (catalogue loaded)."""
     account = make_account("alice@example.com")
     sign_in(client, "alice@example.com")

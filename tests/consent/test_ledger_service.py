@@ -82,7 +82,8 @@ def test_standing_follows_grant_and_withdraw(db_session, make_account, notary, c
     assert result.outcome is Outcome.RECORDED
     state = state_of(db_session, alice, purpose)
     assert state.status == ConsentStatus.WITHDRAWN
-    assert state.granted_at is None and state.expires_at is None
+    assert state.granted_at is None
+    assert state.expires_at is None
     assert not service.is_active(state, purpose, utcnow())
     assert standing(db_session, alice, purpose) is Standing.WITHDRAWN
 
@@ -151,7 +152,8 @@ def test_a_new_text_version_asks_for_renewal(db_session, make_account, notary, c
 
     v2 = publish_version(db_session, purpose, new_text())
     db_session.commit()
-    assert v2 is not None and v2.version == 2
+    assert v2 is not None
+    assert v2.version == 2
     assert purpose.current_version == 2
     state = state_of(db_session, alice, purpose)
     assert state.version == 1
@@ -172,7 +174,8 @@ def test_a_new_text_version_asks_for_renewal(db_session, make_account, notary, c
     db_session.commit()
     assert renewed.outcome is Outcome.RECORDED
     state = state_of(db_session, alice, purpose)
-    assert state.version == 2 and state.content_hash == v2.content_hash
+    assert state.version == 2
+    assert state.content_hash == v2.content_hash
     assert service.is_active(state, purpose, utcnow())
     assert standing(db_session, alice, purpose) is Standing.GRANTED
     document = ledger.document_of(events_of(db_session, alice)[-1])
@@ -263,9 +266,7 @@ def test_an_email_purpose_is_recorded_only_once_confirmed(db_session, make_accou
     assert standing(db_session, alice, purpose) is Standing.PENDING
     assert not service.is_active(state_of(db_session, alice, purpose), purpose, utcnow())
 
-    receipt = service.confirm(
-        db_session, notary, result.confirmation_token, alice, change=change()
-    )
+    receipt = service.confirm(db_session, notary, result.confirmation_token, alice, change=change())
     db_session.commit()
     [event] = events_of(db_session, alice)
     document = ledger.document_of(event)
@@ -379,7 +380,8 @@ def test_gpc_withdraws_only_third_party_sharing(db_session, make_account, notary
     sharing = purpose_of(db_session, "maison-berlingot", "partner-sharing")
     analytics = purpose_of(db_session, "maison-berlingot", "analytics")
     chosen_with_signal = purpose_of(db_session, "aurore-automobiles", "partner-sharing")
-    assert sharing.shares_with_third_parties and not analytics.shares_with_third_parties
+    assert sharing.shares_with_third_parties
+    assert not analytics.shares_with_third_parties
     service.grant(db_session, notary, alice, sharing, shown_version=1, change=change())
     service.grant(db_session, notary, alice, analytics, shown_version=1, change=change())
     service.grant(
@@ -487,7 +489,8 @@ def test_ledger_documents_are_canonical_chained_and_pseudonymous(
         "prev_hash",
     } <= set(json.loads(events[0].body))
     # Non-ASCII text is stored as UTF-8, not as \\u escapes, and the hash is over UTF-8.
-    assert "zoë-é" in events[1].body and "\\u" not in events[1].body
+    assert "zoë-é" in events[1].body
+    assert "\\u" not in events[1].body
     assert ledger.document_of(events[0])["subject"] == alice.subject_key
     assert ledger.document_of(events[1])["subject"] == bob.subject_key
     assert ledger.document_of(events[1])["language"] == "fr"
@@ -505,3 +508,26 @@ def test_each_change_has_a_receipt_for_its_event(db_session, make_account, notar
     assert [granted.receipt.event_seq, withdrawn.receipt.event_seq] == [e.seq for e in events]
     assert granted.receipt.account_id == alice.id
     assert granted.receipt.receipt_id != withdrawn.receipt.receipt_id
+
+
+def test_a_text_published_then_rolled_back_is_not_recorded_later(
+    db_session, make_account, notary, change
+):
+    """A session that saw a version which was then rolled back must not reuse it."""
+    alice = make_account()
+    purpose = purpose_of(db_session, "maison-berlingot", "personalised-offers")
+    publish_version(db_session, purpose, new_text("draft"))
+    service.grant(db_session, notary, alice, purpose, shown_version=2, change=change())
+    db_session.rollback()
+
+    purpose = purpose_of(db_session, "maison-berlingot", "personalised-offers")
+    assert purpose.current_version == 1
+    final = publish_version(db_session, purpose, new_text("final"))
+    assert final is not None
+    assert final.version == 2
+    service.grant(db_session, notary, alice, purpose, shown_version=2, change=change())
+    db_session.commit()
+    [event] = events_of(db_session, alice)
+    assert ledger.document_of(event)["text_hash"] == final.content_hash
+    state = state_of(db_session, alice, purpose)
+    assert state.content_hash == final.content_hash

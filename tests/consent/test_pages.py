@@ -12,7 +12,7 @@ from tests.consent.conftest import events_of, new_text, purpose_of
 from tests.mailbox import link_in
 from vrm_portal.consent import ledger, service
 from vrm_portal.consent.catalogue import publish_version
-from vrm_portal.consent.models import ConsentState
+from vrm_portal.consent.models import ConsentReceipt, ConsentState
 
 BRAND_PAGE = "/consents/maison-berlingot"
 SMS = "/consents/maison-berlingot/sms-offers"
@@ -33,7 +33,9 @@ def follow(client, response):
 
 
 def choose(client, path: str, choice: str, version: int | str = 1, **extra):
-    return submit(client, path, {"choice": choice, "version": version, **extra}, form_page=BRAND_PAGE)
+    return submit(
+        client, path, {"choice": choice, "version": version, **extra}, form_page=BRAND_PAGE
+    )
 
 
 def purpose_form(page_html: str, key: str) -> dict[str, str]:
@@ -49,7 +51,9 @@ def purpose_form(page_html: str, key: str) -> dict[str, str]:
 def history_rows(client, query: str = "") -> list[tuple[str, str | None]]:
     page = client.get(f"/consents/history{query}")
     assert page.status_code == 200
-    rows = re.findall(r'<tr class="history__row" data-action="(\w+)">(.*?)</tr>', text_of(page), re.S)
+    rows = re.findall(
+        r'<tr class="history__row" data-action="(\w+)">(.*?)</tr>', text_of(page), re.S
+    )
     return [(action, (RECEIPT_LINK.search(row) or [None, None])[1]) for action, row in rows]
 
 
@@ -82,10 +86,18 @@ def test_the_overview_lists_every_brand_and_the_brand_page_every_purpose(client,
         assert name in overview
         assert f'href="/consents/{slug}"' in overview
     page = text_of(client.get(BRAND_PAGE))
-    for key in ("email-offers", "sms-offers", "personalised-offers", "partner-sharing", "analytics"):
+    for key in (
+        "email-offers",
+        "sms-offers",
+        "personalised-offers",
+        "partner-sharing",
+        "analytics",
+    ):
         form = purpose_form(page, key)
         assert form["action"] == f"/consents/maison-berlingot/{key}"
-        assert form["choice"] == "grant" and form["version"] == "1" and form["csrf_token"]
+        assert form["choice"] == "grant"
+        assert form["version"] == "1"
+        assert form["csrf_token"]
     assert 'id="purpose-postal-offers"' not in page
     assert 'id="purpose-postal-offers"' in text_of(client.get("/consents/aurore-automobiles"))
 
@@ -126,14 +138,14 @@ def test_give_and_withdraw_through_the_page(client, alice, db_session):
     rows = history_rows(client)
     assert [action for action, _ in rows] == ["withdrawn", "granted"]
     receipts = [receipt for _, receipt in rows]
-    assert all(receipts) and receipts[0] != receipts[1]
+    assert all(receipts)
+    assert receipts[0] != receipts[1]
     for receipt_id, event in zip(receipts, reversed(events), strict=True):
         token = client.get(f"/consents/receipts/{receipt_id}.jwt").get_data(as_text=True)
         assert token.count(".") == 2
-        from vrm_portal.consent.models import ConsentReceipt
-
         stored = db_session.query(ConsentReceipt).filter_by(receipt_id=receipt_id).one()
-        assert stored.event_seq == event.seq and stored.jws == token
+        assert stored.event_seq == event.seq
+        assert stored.jws == token
 
 
 def test_the_overview_counts_given_consents(client, alice):
@@ -199,19 +211,35 @@ def test_a_grant_to_an_old_text_asks_for_renewal_on_the_page(client, alice, db_s
     db_session.commit()
     html = text_of(client.get(BRAND_PAGE))
     card = html.split('id="purpose-personalised-offers"')[1].split("</section>")[0]
-    assert "Needs your renewal" in card and "Agree to the new version" in card
+    assert "Needs your renewal" in card
+    assert "Agree to the new version" in card
     assert purpose_form(html, "personalised-offers") | {"csrf_token": ""} == {
         "csrf_token": "",
         "choice": "grant",
         "version": "2",
         "action": "/consents/maison-berlingot/personalised-offers",
     }
-    assert "1 need your attention" in text_of(client.get("/consents/"))
+    assert "1 needs your attention" in text_of(client.get("/consents/"))
     html = text_of(
         follow(client, choose(client, "/consents/maison-berlingot/personalised-offers", "grant", 2))
     )
     assert "Consent given" in html
     assert ledger.document_of(events_of(db_session, alice)[-1])["purpose_version"] == 2
+
+
+def test_withdrawing_from_a_page_with_an_older_text_still_works(client, alice, db_session):
+    """Withdrawal must never be blocked (GDPR art. 7(3)): the shown version does not matter."""
+    follow(client, choose(client, "/consents/maison-berlingot/personalised-offers", "grant"))
+    token = csrf_token(client, BRAND_PAGE)
+    purpose = purpose_of(db_session, "maison-berlingot", "personalised-offers")
+    publish_version(db_session, purpose, new_text())
+    db_session.commit()
+    response = client.post(
+        "/consents/maison-berlingot/personalised-offers",
+        data={"csrf_token": token, "choice": "withdraw", "version": "1"},
+    )
+    assert "Consent withdrawn" in text_of(follow(client, response))
+    assert [e.action for e in events_of(db_session, alice)] == ["granted", "withdrawn"]
 
 
 @pytest.mark.parametrize(
@@ -259,12 +287,14 @@ def test_history_pages_and_filters(client, alice, db_session, notary, change):
 
     first = history_rows(client)
     second = history_rows(client, "?page=2")
-    assert len(first) == 20 and len(second) == 1
+    assert len(first) == 20
+    assert len(second) == 1
     assert first[0][0] == "granted"  # the Aurore analytics grant, the newest
     assert second == [("granted", second[0][1])]
     seqs = [e.seq for e in events_of(db_session, alice)]
     page_one = text_of(client.get("/consents/history"))
-    assert "Page 1 of 2" in page_one and 'rel="next"' in page_one
+    assert "Page 1 of 2" in page_one
+    assert 'rel="next"' in page_one
     assert 'rel="prev"' in text_of(client.get("/consents/history?page=2"))
     all_receipts = [r for _, r in first + second]
     assert len(set(all_receipts)) == len(seqs) == 21
@@ -272,11 +302,20 @@ def test_history_pages_and_filters(client, alice, db_session, notary, change):
     aurore = history_rows(client, "?brand=aurore-automobiles")
     maison = history_rows(client, "?brand=maison-berlingot")
     assert aurore == [first[0]]
-    assert len(maison) == 20 and first[1:] == maison[:19]
+    assert len(maison) == 20
+    assert first[1:] == maison[:19]
     assert history_rows(client, "?brand=") == first
 
-    for query in ("?page=abc", "?page=0", "?page=-1", "?page=3", "?page=1e3", "?page=²",
-                  "?brand=no-such-brand", "?brand=aurore-automobiles&page=2"):
+    for query in (
+        "?page=abc",
+        "?page=0",
+        "?page=-1",
+        "?page=3",
+        "?page=1e3",
+        "?page=²",
+        "?brand=no-such-brand",
+        "?brand=aurore-automobiles&page=2",
+    ):
         assert client.get(f"/consents/history{query}").status_code == 404, query
 
 
@@ -343,9 +382,10 @@ def test_a_grant_given_with_the_signal_is_an_explicit_choice(client, alice, db_s
     assert "Consent given" in html
     assert "so we withdrew your consent" not in text_of(client.get("/consents/", headers=GPC))
     assert [e.action for e in events_of(db_session, alice)] == ["granted"]
-    assert purpose_form(text_of(client.get(BRAND_PAGE, headers=GPC)), "partner-sharing")[
-        "choice"
-    ] == "withdraw"
+    assert (
+        purpose_form(text_of(client.get(BRAND_PAGE, headers=GPC)), "partner-sharing")["choice"]
+        == "withdraw"
+    )
 
 
 def test_without_the_signal_nothing_is_withdrawn(client, alice, db_session):

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from vrm_portal.accounts.models import Account
@@ -26,6 +26,7 @@ from vrm_portal.consent.errors import ConfirmationInvalid, ConsentVersionOutdate
 from vrm_portal.consent.models import (
     Action,
     CollectionMethod,
+    ConsentEvent,
     ConsentReceipt,
     ConsentState,
     ConsentStatus,
@@ -88,13 +89,22 @@ def find_purpose(session: Session, brand_slug: str, purpose_key: str) -> Purpose
     return purpose
 
 
+_VERSIONS = "vrm_purpose_versions"
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_versions(session: Session, _transaction: object) -> None:
+    """A rollback may undo a version this session loaded or published: forget them all."""
+    session.info.pop(_VERSIONS, None)
+
+
 def version_of(session: Session, purpose: Purpose, number: int | None = None) -> PurposeVersion:
     """A published text of ``purpose`` (the current one by default).
 
     Published texts never change, so the session keeps those it has loaded.
     """
     key = (purpose.id, number or purpose.current_version)
-    cache: dict[tuple[int, int], PurposeVersion] = session.info.setdefault("vrm_versions", {})
+    cache: dict[tuple[int, int], PurposeVersion] = session.info.setdefault(_VERSIONS, {})
     found = cache.get(key)
     if found is None:
         found = session.scalar(
@@ -165,9 +175,7 @@ def withdraw(
         return Result(Outcome.UNCHANGED)
     if state.status == ConsentStatus.PENDING:
         _close_confirmations(session, account, purpose, change.now)
-        state.status = ConsentStatus.WITHDRAWN
-        state.updated_at = change.now
-        session.flush()
+        _restore_before_pending(session, state, change.now)
         return Result(Outcome.PENDING_CANCELLED)
     if state.status != ConsentStatus.GRANTED:
         return Result(Outcome.UNCHANGED)
@@ -279,6 +287,19 @@ def _await_confirmation(
     state.updated_at = change.now
     session.flush()
     return Result(Outcome.CONFIRMATION_SENT, confirmation_token=token)
+
+
+def _restore_before_pending(session: Session, state: ConsentState, now: datetime) -> None:
+    """Cancelling a pending grant puts back what the ledger last said (or nothing)."""
+    if state.last_event_seq is None:
+        session.delete(state)
+        session.flush()
+        return
+    last = session.get(ConsentEvent, state.last_event_seq)
+    action = last.action if last is not None else Action.WITHDRAWN
+    state.status = ConsentStatus.EXPIRED if action == Action.EXPIRED else ConsentStatus.WITHDRAWN
+    state.updated_at = now
+    session.flush()
 
 
 def _close_confirmations(
