@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from vrm_portal.consent.models import ConsentEvent, LedgerHead
@@ -79,47 +79,68 @@ class NewEvent:
         }
 
 
-def lock_head(session: Session) -> LedgerHead:
-    """The chain's head row, locked until the transaction ends (created if missing)."""
-    head = session.scalar(
-        select(LedgerHead)
-        .where(LedgerHead.id == 1)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if head is None:
-        head = LedgerHead(id=1, seq=0, hash=GENESIS_HASH)
-        session.add(head)
-        session.flush()
-    return head
+@dataclass
+class Head:
+    """The last link of the chain, as locked by ``lock_head`` for this transaction."""
+
+    seq: int
+    hash: bytes
 
 
-def append(session: Session, event: NewEvent, head: LedgerHead | None = None) -> ConsentEvent:
-    """Append ``event`` at the end of the chain. ``head`` must come from ``lock_head``.
+@dataclass(frozen=True)
+class AppendedEvent:
+    """An event just written: its place in the chain, its id, its hash and its body."""
 
-    The row is added to the session, not flushed: the caller flushes once with the rest
-    of the change.
+    seq: int
+    event_id: str
+    hash: bytes
+    body: str
+
+
+_EVENTS = cast(Table, ConsentEvent.__table__)
+_HEAD = cast(Table, LedgerHead.__table__)
+
+
+def lock_head(session: Session) -> Head:
+    """The chain's head, its row locked until the transaction ends (created if missing).
+
+    Appends go through SQLAlchemy Core, not the unit of work: this is the hot path of
+    every consent change.
     """
+    row = session.execute(
+        select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+    ).one_or_none()
+    if row is None:
+        session.execute(insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH))
+        return Head(0, GENESIS_HASH)
+    return Head(row.seq, bytes(row.hash))
+
+
+def append(session: Session, event: NewEvent, head: Head | None = None) -> AppendedEvent:
+    """Append ``event`` at the end of the chain and move the head. ``head`` must come from
+    ``lock_head`` in this transaction."""
     head = head or lock_head(session)
     seq = head.seq + 1
     event_id = str(uuid.uuid4())
     body = canonical_json(event.document(seq, event_id, head.hash))
     digest = hashlib.sha256(body.encode()).digest()
-    row = ConsentEvent(
-        seq=seq,
-        event_id=event_id,
-        subject_key=event.subject_key,
-        brand_slug=event.brand,
-        purpose_key=event.purpose,
-        action=event.action,
-        occurred_at=event.occurred_at,
-        body=body,
-        hash=digest,
+    session.execute(
+        insert(_EVENTS).values(
+            seq=seq,
+            event_id=event_id,
+            subject_key=event.subject_key,
+            brand_slug=event.brand,
+            purpose_key=event.purpose,
+            action=event.action,
+            occurred_at=event.occurred_at,
+            body=body,
+            hash=digest,
+        )
     )
-    session.add(row)
+    session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, hash=digest))
     head.seq = seq
     head.hash = digest
-    return row
+    return AppendedEvent(seq, event_id, digest, body)
 
 
 def document_of(event: ConsentEvent) -> dict[str, Any]:

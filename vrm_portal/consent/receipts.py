@@ -19,8 +19,8 @@ from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey
 
 from vrm_portal.brands.models import Brand
-from vrm_portal.consent.ledger import format_timestamp
-from vrm_portal.consent.models import ConsentEvent, Purpose, PurposeCategory, PurposeVersion
+from vrm_portal.consent.ledger import AppendedEvent, format_timestamp
+from vrm_portal.consent.models import Purpose, PurposeCategory, PurposeVersion
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 MEDIA_TYPE = "application/jose"
@@ -93,7 +93,7 @@ class ReceiptFacts:
     brand: Brand
     purpose: Purpose
     version: PurposeVersion
-    event: ConsentEvent
+    event: AppendedEvent
     principal_id: str
     method: str
     action: str

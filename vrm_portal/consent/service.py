@@ -13,8 +13,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import event, select
+from sqlalchemy import Table, event, insert, select
 from sqlalchemy.orm import Session
 
 from vrm_portal.accounts.models import Account
@@ -30,7 +31,6 @@ from vrm_portal.consent.models import (
     ConsentReceipt,
     ConsentState,
     ConsentStatus,
-    LedgerHead,
     PendingConfirmation,
     Purpose,
     PurposeVersion,
@@ -38,6 +38,7 @@ from vrm_portal.consent.models import (
 from vrm_portal.consent.receipts import ReceiptFacts, SigningKey, build_receipt
 
 CONFIRMATION_TTL = timedelta(hours=48)
+_RECEIPTS = cast(Table, ConsentReceipt.__table__)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,16 @@ class Change:
     gpc_signal: bool = False
 
 
+@dataclass(frozen=True)
+class IssuedReceipt:
+    """The signed receipt of a change just recorded (stored in ``consent_receipts``)."""
+
+    receipt_id: str
+    event_seq: int
+    account_id: int
+    jws: str
+
+
 class Outcome(enum.Enum):
     RECORDED = "recorded"
     #: An email purpose: recorded once the link in the confirmation email is followed.
@@ -75,7 +86,7 @@ class Result:
     outcome: Outcome
     #: The secret for the confirmation link, when ``CONFIRMATION_SENT``.
     confirmation_token: str | None = None
-    receipt: ConsentReceipt | None = None
+    receipt: IssuedReceipt | None = None
 
 
 def find_purpose(session: Session, brand_slug: str, purpose_key: str) -> Purpose:
@@ -185,7 +196,7 @@ def withdraw(
 
 def confirm(
     session: Session, notary: Notary, token: str, account: Account, *, change: Change
-) -> ConsentReceipt:
+) -> IssuedReceipt:
     """Follow the confirmation link of an email purpose: the grant is recorded now.
 
     Only the account that asked may confirm: another account's link is "invalid".
@@ -318,13 +329,13 @@ def _close_confirmations(
 def _record(
     session: Session,
     notary: Notary,
-    head: LedgerHead,
+    head: ledger.Head,
     account: Account,
     purpose: Purpose,
     action: Action,
     change: Change,
     state: ConsentState | None,
-) -> ConsentReceipt:
+) -> IssuedReceipt:
     """Append the event, update the state and sign the receipt: one transaction.
 
     ``state`` is the consumer's current state for ``purpose``, read after ``head`` was
@@ -385,14 +396,21 @@ def _record(
         occurred_at=change.now,
         expires_at=expires_at,
     )
-    receipt = ConsentReceipt(
+    receipt = IssuedReceipt(
         receipt_id=receipt_id,
         event_seq=event.seq,
         account_id=account.id,
         jws=notary.key.sign(build_receipt(facts, receipt_id)),
-        created_at=change.now,
     )
-    session.add(receipt)
+    session.execute(
+        insert(_RECEIPTS).values(
+            receipt_id=receipt.receipt_id,
+            event_seq=receipt.event_seq,
+            account_id=receipt.account_id,
+            jws=receipt.jws,
+            created_at=change.now,
+        )
+    )
     session.flush()
     return receipt
 
