@@ -381,13 +381,14 @@ def upgrade() -> None:
     )
     # ### end Alembic commands ###
     _make_ledger_append_only()
-    op.execute("INSERT INTO consent_ledger_head (id, seq, hash) VALUES (1, 0, " + _zero_hash() + ")")
-
-
-def _zero_hash() -> str:
-    if op.get_bind().dialect.name == "postgresql":
-        return "'\\x" + "00" * 32 + "'::bytea"
-    return "X'" + "00" * 32 + "'"
+    head = sa.table(
+        "consent_ledger_head",
+        sa.column("id", sa.Integer),
+        sa.column("seq", sa.BigInteger),
+        sa.column("hash", sa.LargeBinary),
+    )
+    # The genesis link: the first event's previous hash is 32 zero bytes.
+    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": bytes(32)}])
 
 
 def downgrade() -> None:
