@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import request
+from flask import current_app, request, url_for
 from flask_wtf import FlaskForm
 
 from vrm_portal.accounts.history import ClientInfo
@@ -13,6 +14,11 @@ from vrm_portal.accounts.history import ClientInfo
 def client_info() -> ClientInfo:
     """Where the current request comes from (after ProxyFix, when configured)."""
     return ClientInfo(ip_address=request.remote_addr, user_agent=request.user_agent.string or None)
+
+
+def public_url(endpoint: str, **values: Any) -> str:
+    """The absolute URL of ``endpoint`` at the portal's public address (for emails)."""
+    return str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/") + url_for(endpoint, **values)
 
 
 def safe_next(target: str | None) -> str | None:

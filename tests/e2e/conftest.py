@@ -38,6 +38,7 @@ from vrm_portal.accounts import service
 from vrm_portal.accounts.models import StaffRole
 from vrm_portal.clock import utcnow
 from vrm_portal.db import create_db_engine
+from vrm_portal.demo.catalogue import load_demo_catalogue
 from vrm_portal.extensions import db, limiter
 
 CHROMIUM_ARGS = [
@@ -146,6 +147,23 @@ def make_account(live_server: LiveServer) -> Callable[..., str]:
         return email
 
     return make
+
+
+@pytest.fixture
+def catalogue(live_server: LiveServer) -> None:
+    """The demo brands, purposes and topics in the live server's database (idempotent)."""
+    with live_server.app.app_context(), Session(db.engine) as session:
+        load_demo_catalogue(session)
+        session.commit()
+
+
+def sign_in_as(page: Page, email: str) -> None:
+    """Sign in through the form with the default password; wait for the confirmation."""
+    page.goto("/login")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("status").first).to_contain_text("You are signed in.")
 
 
 def unique_email(prefix: str) -> str:

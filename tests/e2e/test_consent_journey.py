@@ -12,11 +12,8 @@ import pytest
 from joserfc import jws
 from joserfc.jwk import KeySet
 from playwright.sync_api import Page, expect
-from sqlalchemy.orm import Session
 
-from tests.conftest import PASSWORD
-from vrm_portal.demo.catalogue import load_demo_catalogue
-from vrm_portal.extensions import db
+from tests.e2e.conftest import sign_in_as
 
 pytestmark = pytest.mark.e2e
 
@@ -26,22 +23,6 @@ GPC_MESSAGE = (
     "Your browser sent a Global Privacy Control signal, so we withdrew your consent to "
     f"sharing your data with third parties (Maison Berlingot: {SHARING})."
 )
-
-
-@pytest.fixture
-def catalogue(live_server) -> None:
-    """The demo brands and purposes in the live server's database (idempotent)."""
-    with live_server.app.app_context(), Session(db.engine) as session:
-        load_demo_catalogue(session)
-        session.commit()
-
-
-def sign_in(page: Page, email: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.get_by_role("status").first).to_contain_text("You are signed in.")
 
 
 def named(verb: str, title: str) -> re.Pattern[str]:
@@ -77,7 +58,7 @@ def test_give_withdraw_download_a_receipt_and_see_the_history(
     page: Page, live_server, catalogue, make_account, check_a11y, screenshot, tmp_path: Path
 ):
     email = make_account()
-    sign_in(page, email)
+    sign_in_as(page, email)
 
     # The overview lists the brands; the consumer opens Maison Berlingot.
     page.goto("/consents/")
@@ -139,7 +120,7 @@ def test_the_gpc_signal_withdraws_the_sharing_consent_and_says_so(
     page: Page, live_server, catalogue, make_account, check_a11y
 ):
     email = make_account()
-    sign_in(page, email)
+    sign_in_as(page, email)
     page.goto("/consents/maison-berlingot")
     button(page, "Give consent", SHARING).click()
     expect(flashes(page)).to_contain_text(f"Consent given: “{SHARING}”.")

@@ -6,16 +6,14 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_consent_journey import catalogue, sign_in
+from tests.e2e.conftest import sign_in_as
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("catalogue")]
-
-__all__ = ["catalogue"]
 
 
 def test_interests_and_a_plan_from_start_to_withdrawal(page: Page, make_account, check_a11y):
     email = make_account()
-    sign_in(page, email)
+    sign_in_as(page, email)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Interests").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your interests")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import (
     Blueprint,
     current_app,
@@ -34,7 +32,7 @@ from vrm_portal.accounts.messages import token_problem, token_problem_status
 from vrm_portal.accounts.models import Account, TokenPurpose
 from vrm_portal.extensions import db, limiter
 from vrm_portal.mail import send_later
-from vrm_portal.web import client_info, form_status, safe_next
+from vrm_portal.web import client_info, form_status, public_url, safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -65,11 +63,6 @@ def _email_limit() -> str:
     return _config_limit("EMAIL_RATE_LIMIT")
 
 
-def _link(endpoint: str, **values: Any) -> str:
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
-    return base + url_for(endpoint, **values)
-
-
 def _hours(name: str) -> int:
     return int(current_app.config[name].total_seconds() // 3600)
 
@@ -88,7 +81,7 @@ def send_verification(account: Account, token: email_tokens.IssuedToken | None =
         _l("Confirm your email address"),
         "verify_email",
         locale=account.locale,
-        link=_link("auth.verify_email", token=token.secret),
+        link=public_url("auth.verify_email", token=token.secret),
         expires_hours=_hours("EMAIL_VERIFICATION_TTL"),
     )
 
@@ -121,8 +114,8 @@ def register() -> ResponseReturnValue:
                     _l("Someone tried to create an account with your address"),
                     "account_exists",
                     locale=account.locale,
-                    login_link=_link("auth.login"),
-                    reset_link=_link("auth.forgot_password"),
+                    login_link=public_url("auth.login"),
+                    reset_link=public_url("auth.forgot_password"),
                 )
             return redirect(url_for("auth.check_email", reason="verify"))
     return render_template("accounts/register.html", form=form), form_status(form)
@@ -251,7 +244,7 @@ def forgot_password() -> ResponseReturnValue:
                 _l("Choose a new password"),
                 "reset_password",
                 locale=account.locale,
-                link=_link("auth.reset_password", token=token.secret),
+                link=public_url("auth.reset_password", token=token.secret),
                 expires_minutes=int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60),
             )
         return redirect(url_for("auth.check_email", reason="reset"))

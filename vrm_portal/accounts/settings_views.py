@@ -23,7 +23,7 @@ from vrm_portal.accounts.messages import event_label, token_problem, token_probl
 from vrm_portal.accounts.models import AccountEvent, TokenPurpose
 from vrm_portal.extensions import db, limiter
 from vrm_portal.mail import send_later
-from vrm_portal.web import client_info, form_status
+from vrm_portal.web import client_info, form_status, public_url
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -100,8 +100,7 @@ def change_password() -> ResponseReturnValue:
                 "password_changed",
                 locale=account.locale,
                 when=account.password_changed_at,
-                reset_link=current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-                + url_for("auth.forgot_password"),
+                reset_link=public_url("auth.forgot_password"),
             )
             flash(_("Your password has been changed."), "success")
             if ended > 1:
@@ -137,8 +136,7 @@ def change_email() -> ResponseReturnValue:
                     _l("Confirm your new email address"),
                     "confirm_email_change",
                     locale=account.locale,
-                    link=current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-                    + url_for("account.confirm_email_change", token=token.secret),
+                    link=public_url("account.confirm_email_change", token=token.secret),
                     expires_hours=int(
                         current_app.config["EMAIL_CHANGE_TTL"].total_seconds() // 3600
                     ),

@@ -44,11 +44,6 @@ class PurposeView:
     agreed: PurposeVersion | None
     standing: Standing
 
-    @property
-    def is_on(self) -> bool:
-        """Counts as given for the current text (the toggle's position)."""
-        return self.standing in (Standing.GRANTED, Standing.PENDING)
-
 
 def standing_of(state: ConsentState | None, purpose: Purpose, now: datetime) -> Standing:
     if state is None:

@@ -7,7 +7,6 @@ as a JWKS at ``/.well-known/jwks.json``, so anyone can check a receipt offline.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey
 
 from vrm_portal.brands.models import Brand
-from vrm_portal.consent.ledger import AppendedEvent, format_timestamp
+from vrm_portal.consent.ledger import AppendedEvent, canonical_json, format_timestamp
 from vrm_portal.consent.models import Purpose, PurposeCategory, PurposeVersion
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
@@ -55,8 +54,8 @@ class SigningKey:
 
     def sign(self, payload: dict[str, Any]) -> str:
         header = {"alg": self.algorithm, "kid": self.kid, "typ": "JWT"}
-        data = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return jws.serialize_compact(header, data.encode(), self.key, algorithms=[self.algorithm])
+        data = canonical_json(payload).encode()
+        return jws.serialize_compact(header, data, self.key, algorithms=[self.algorithm])
 
 
 def generate_key_file(path: Path) -> None:

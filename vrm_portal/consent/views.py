@@ -29,6 +29,7 @@ from vrm_portal.consent.signing import current_notary, signing_key
 from vrm_portal.consent.web import change_from_request, gpc_signal, page_locale
 from vrm_portal.extensions import db
 from vrm_portal.mail import send_later
+from vrm_portal.web import public_url
 
 bp = Blueprint("consent", __name__, url_prefix="/consents")
 wellknown = Blueprint("wellknown", __name__)
@@ -54,22 +55,13 @@ def brand(brand_slug: str) -> ResponseReturnValue:
     if found is None:
         abort(404)
     views = queries.purpose_views(db.session, current_user.account, found, utcnow())
-    forms = {view.purpose.key: _choice_form(view) for view in views}
     return render_template(
         "consent/brand.html",
         brand=found,
         views=views,
-        forms=forms,
         locale=page_locale(),
         gpc=gpc_signal(),
     )
-
-
-def _choice_form(view: queries.PurposeView) -> ConsentChoiceForm:
-    form = ConsentChoiceForm(formdata=None)
-    form.choice.data = "withdraw" if view.is_on else "grant"
-    form.version.data = view.current.version
-    return form
 
 
 @bp.post("/<brand_slug>/<purpose_key>")
@@ -154,7 +146,6 @@ def _announce(result: service.Result, purpose: Purpose, title: str, granting: bo
 
 def _send_confirmation(purpose: Purpose, title: str, token: str) -> None:
     account = current_user.account
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
     ttl = current_app.config["CONSENT_CONFIRMATION_TTL"]
     send_later(
         account.email,
@@ -163,7 +154,7 @@ def _send_confirmation(purpose: Purpose, title: str, token: str) -> None:
         locale=page_locale(),
         brand=purpose.brand.name,
         purpose=title,
-        link=base + url_for(".confirm", token=token),
+        link=public_url("consent.confirm", token=token),
         expires_hours=int(ttl.total_seconds() // 3600),
     )
 

@@ -48,7 +48,7 @@ from vrm_portal.accounts.social.forms import ProveWithPasswordForm
 from vrm_portal.accounts.social.providers import Provider, callback_url
 from vrm_portal.extensions import csrf, db, limiter
 from vrm_portal.mail import send_later
-from vrm_portal.web import client_info, form_status, safe_next
+from vrm_portal.web import client_info, form_status, public_url, safe_next
 
 log = logging.getLogger(__name__)
 
@@ -323,13 +323,12 @@ def email_ownership_link() -> ResponseReturnValue:
         return _pending_problem(exc.reason)
     secret = service.issue_pending_link_secret(db.session, pending)
     provider = client.configured_providers().get(pending.provider)
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
     send_later(
         pending.email,
         _l("Link a sign-in method to your account"),
         "social_link",
         locale=pending.account.locale,
-        link=base + url_for("social.confirm_by_email", token=secret),
+        link=public_url("social.confirm_by_email", token=secret),
         provider=provider.display_name if provider else pending.provider,
         expires_minutes=int(current_app.config["SOCIAL_PENDING_LINK_TTL"].total_seconds() // 60),
     )
