@@ -5,13 +5,17 @@ from vrm_portal.accounts.social import models as social_models
 from vrm_portal.brands import models as brands_models
 from vrm_portal.consent import models as consent_models
 from vrm_portal.db import Base
+from vrm_portal.history import models as history_models
 from vrm_portal.interests import models as interests_models
+from vrm_portal.webhooks import models as webhooks_models
 
 __all__ = [
     "Base",
     "accounts_models",
     "brands_models",
     "consent_models",
+    "history_models",
     "interests_models",
     "social_models",
+    "webhooks_models",
 ]

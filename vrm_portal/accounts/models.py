@@ -79,6 +79,14 @@ class Account(Base):
     totp_enabled_at: Mapped[datetime | None]
     #: Time step of the last accepted code, so that no code is accepted twice.
     totp_last_step: Mapped[int | None]
+    #: Profile: what a brand may read, each field only under a consent that covers it
+    #: (names under any channel purpose, the phone under SMS, the address under post).
+    given_name: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    family_name: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    #: E.164 number (``+33612345678``) or empty.
+    phone: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    #: Postal address as the consumer writes it on an envelope (several lines).
+    postal_address: Mapped[str] = mapped_column(String(300), default="", server_default="")
     #: Pseudonymous key under which the consent ledger records this person; never shown.
     subject_key: Mapped[str] = mapped_column(String(64), unique=True, default=new_subject_key)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,11 +1,14 @@
-"""Brands and the consumer-to-brand relationship (with its pairwise identifier)."""
+"""Brands, the consumer-to-brand relationship (with its pairwise identifier), the brands'
+API clients and tokens, and each brand's change feed."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vrm_portal.clock import utcnow
@@ -34,6 +37,8 @@ class Brand(Base):
     policy_url: Mapped[str] = mapped_column(String(500))
     #: ISO 3166 country code of the governing jurisdiction (receipts).
     jurisdiction: Mapped[str] = mapped_column(String(8), default="FR")
+    #: Position of the last entry of this brand's change feed (see ``brands.feed``).
+    feed_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -45,7 +50,11 @@ class BrandRelationship(Base):
     """
 
     __tablename__ = "brand_relationships"
-    __table_args__ = (UniqueConstraint("account_id", "brand_id"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "brand_id"),
+        # Keyset pagination of a brand's consumers: WHERE brand_id = ? AND id > ? ORDER BY id.
+        Index("ix_brand_relationships_brand_id_id", "brand_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -54,3 +63,71 @@ class BrandRelationship(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     brand: Mapped[Brand] = relationship()
+
+
+class ChangeKind(enum.StrEnum):
+    CONSENT_GRANTED = "consent.granted"
+    CONSENT_WITHDRAWN = "consent.withdrawn"
+    CONSENT_EXPIRED = "consent.expired"
+    INTERESTS_CHANGED = "interests.changed"
+    INTENTS_CHANGED = "intents.changed"
+    CONSUMER_ERASED = "consumer.erased"
+
+
+class BrandChange(Base):
+    """One entry of a brand's change feed: ``(brand_id, seq)`` with ``seq`` gapless per brand.
+
+    ``seq`` is taken from ``Brand.feed_seq`` under that row's lock, so entries become
+    visible in ``seq`` order: a reader following the feed never skips nor repeats one.
+    The entry carries the pairwise id (not a foreign key): it outlives an erasure.
+    """
+
+    __tablename__ = "brand_changes"
+
+    brand_id: Mapped[int] = mapped_column(
+        ForeignKey("brands.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    pairwise_id: Mapped[str] = mapped_column(String(36))
+    occurred_at: Mapped[datetime]
+    #: What changed, without personal data (for consents: purpose key, version, expiry).
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ApiClient(Base):
+    """A brand's API client (OAuth2 client-credentials). The secret is stored hashed."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Argon2id PHC string of the client secret.
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    #: Space-separated scopes the client may ask for.
+    scopes: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    brand: Mapped[Brand] = relationship()
+
+
+class ApiToken(Base):
+    """An access token issued to a client; only its SHA-256 digest is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_pk: Mapped[int] = mapped_column(
+        ForeignKey("api_clients.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(255))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]
+
+    client: Mapped[ApiClient] = relationship()

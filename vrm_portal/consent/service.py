@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from vrm_portal.accounts.models import Account
 from vrm_portal.accounts.tokens import hash_secret, new_secret
-from vrm_portal.brands.models import Brand
+from vrm_portal.brands import feed
+from vrm_portal.brands.models import Brand, ChangeKind
 from vrm_portal.brands.service import relationship_with
 from vrm_portal.consent import ledger
 from vrm_portal.consent.errors import ConfirmationInvalid, ConsentVersionOutdated, UnknownPurpose
@@ -39,6 +40,11 @@ from vrm_portal.consent.receipts import ReceiptFacts, SigningKey, build_receipt
 
 CONFIRMATION_TTL = timedelta(hours=48)
 _RECEIPTS = cast(Table, ConsentReceipt.__table__)
+_FEED_KINDS = {
+    Action.GRANTED: ChangeKind.CONSENT_GRANTED,
+    Action.WITHDRAWN: ChangeKind.CONSENT_WITHDRAWN,
+    Action.EXPIRED: ChangeKind.CONSENT_EXPIRED,
+}
 
 
 @dataclass(frozen=True)
@@ -382,6 +388,19 @@ def _record(
     state.granted_despite_gpc = action == Action.GRANTED and change.gpc_signal
     state.last_event_seq = event.seq
     state.updated_at = change.now
+    feed.append_change(
+        session,
+        brand.id,
+        _FEED_KINDS[action],
+        principal,
+        change.now,
+        {
+            "purpose": purpose.key,
+            "version": version.version,
+            "method": change.method.value,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
     receipt_id = str(uuid.uuid4())
     facts = ReceiptFacts(
         issuer=notary.issuer,

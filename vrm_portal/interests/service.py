@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from vrm_portal.accounts.history import ClientInfo, record_event
 from vrm_portal.accounts.models import Account, EventKind
-from vrm_portal.brands.models import Brand
+from vrm_portal.brands import feed
+from vrm_portal.brands.models import Brand, ChangeKind
+from vrm_portal.clock import utcnow
 from vrm_portal.consent.models import Purpose, PurposeCategory, PurposeVersion
 from vrm_portal.consent.service import is_active, states_of, version_of
 from vrm_portal.interests.models import DeclaredInterest, Intent, IntentBrand, IntentCategory, Topic
@@ -196,6 +198,9 @@ def set_interests(
             added=added,
             removed=removed,
         )
+        feed.append_for_relationships(
+            session, account.id, {brand.id}, ChangeKind.INTERESTS_CHANGED, utcnow()
+        )
     return change
 
 
@@ -298,6 +303,9 @@ def state_intent(
         brands=[brand.slug for brand in brands],
         ends_on=intent.ends_on.isoformat(),
     )
+    feed.append_for_relationships(
+        session, account.id, brand_ids, ChangeKind.INTENTS_CHANGED, utcnow()
+    )
     return intent
 
 
@@ -322,6 +330,13 @@ def withdraw_intent(
     intent.withdrawn_at = now
     session.flush()
     record_event(session, account, EventKind.INTENT_WITHDRAWN, client, intent=intent.id)
+    feed.append_for_relationships(
+        session,
+        account.id,
+        {link.brand_id for link in intent.brands},
+        ChangeKind.INTENTS_CHANGED,
+        now,
+    )
     return Withdrawal(intent, WithdrawOutcome.WITHDRAWN)
 
 

@@ -1,0 +1,116 @@
+"""Each brand's change feed: what a brand's API client follows with ``/changes``.
+
+Every entry takes the next ``seq`` of its brand with one ``UPDATE brands SET feed_seq =
+feed_seq + 1 ... RETURNING``: the brand's row stays locked until the transaction ends, so
+the entries of one brand commit in ``seq`` order and a reader that has seen ``seq`` n
+has also seen every entry before it. A rolled-back change gives its number back: no gap.
+
+Lock order, to stay free of deadlocks: the ledger head (consent changes) first, then
+brand rows in ascending id. In the same transaction the entry is queued in the webhook
+outbox for each active endpoint of the brand.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from vrm_portal.brands.models import Brand, BrandChange, BrandRelationship, ChangeKind
+from vrm_portal.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+
+_BRANDS = cast(Table, Brand.__table__)
+_CHANGES = cast(Table, BrandChange.__table__)
+_DELIVERIES = cast(Table, WebhookDelivery.__table__)
+_ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
+
+
+def append_change(
+    session: Session,
+    brand_id: int,
+    kind: ChangeKind,
+    pairwise_id: str,
+    occurred_at: datetime,
+    data: dict[str, Any] | None = None,
+) -> int:
+    """Add an entry to ``brand_id``'s feed (and its webhook outbox); returns its ``seq``."""
+    seq: int = session.execute(
+        update(_BRANDS)
+        .where(_BRANDS.c.id == brand_id)
+        .values(feed_seq=_BRANDS.c.feed_seq + 1)
+        .returning(_BRANDS.c.feed_seq)
+    ).scalar_one()
+    session.execute(
+        insert(_CHANGES).values(
+            brand_id=brand_id,
+            seq=seq,
+            kind=kind.value,
+            pairwise_id=pairwise_id,
+            occurred_at=occurred_at,
+            data=data or {},
+        )
+    )
+    session.execute(
+        insert(_DELIVERIES).from_select(
+            [
+                "endpoint_id",
+                "brand_id",
+                "change_seq",
+                "status",
+                "attempts",
+                "created_at",
+                "next_attempt_at",
+            ],
+            select(
+                _ENDPOINTS.c.id,
+                literal(brand_id),
+                literal(seq),
+                literal(DeliveryStatus.PENDING.value),
+                literal(0),
+                literal(occurred_at, type_=_DELIVERIES.c.created_at.type),
+                literal(occurred_at, type_=_DELIVERIES.c.next_attempt_at.type),
+            ).where(_ENDPOINTS.c.brand_id == brand_id, _ENDPOINTS.c.disabled_at.is_(None)),
+        )
+    )
+    return seq
+
+
+def append_for_relationships(
+    session: Session,
+    account_id: int,
+    brand_ids: set[int],
+    kind: ChangeKind,
+    occurred_at: datetime,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Tell each of ``brand_ids`` that knows the consumer (has a relationship) of a change.
+
+    Brands the consumer never dealt with hear nothing: the consumer does not exist for them.
+    """
+    if not brand_ids:
+        return
+    known = session.execute(
+        select(BrandRelationship.brand_id, BrandRelationship.pairwise_id)
+        .where(
+            BrandRelationship.account_id == account_id,
+            BrandRelationship.brand_id.in_(brand_ids),
+        )
+        .order_by(BrandRelationship.brand_id)
+    ).all()
+    for brand_id, pairwise_id in known:
+        append_change(session, brand_id, kind, pairwise_id, occurred_at, data)
+
+
+def change_document(
+    seq: int, kind: str, pairwise_id: str, occurred_at: datetime, data: dict[str, Any]
+) -> dict[str, Any]:
+    """A feed entry as brands receive it, from ``/api/v1/changes`` and from webhooks."""
+    return {
+        "seq": seq,
+        "type": kind,
+        "consumer_id": pairwise_id,
+        "occurred_at": occurred_at.isoformat().replace("+00:00", "Z"),
+        "data": data,
+    }

@@ -1,0 +1,1 @@
+"""What brands did with a consumer's data: interactions they pushed and their reads."""

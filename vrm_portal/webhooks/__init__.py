@@ -1,0 +1,1 @@
+"""Brands' webhook endpoints: a transactional outbox of feed changes, delivered signed."""
