@@ -170,6 +170,16 @@ class Config:
     SOCIAL_PENDING_LINK_TTL = timedelta(hours=1)
     #: The built-in development identity provider at /dev-idp (development only).
     DEV_IDP = False
+    #: Benchmark-only routes (``/api/v1/_bench/...``, see bench/brand_api.py); never in a
+    #: real deployment.
+    BENCH_ENDPOINTS = _env("VRM_BENCH_ENDPOINTS", "0") in {"1", "true", "yes", "on"}
+
+    #: Brand API: lifetime of an access token, and each client's request budget
+    #: (Flask-Limiter syntax; "off" turns the limit off, for benchmarks only).
+    API_TOKEN_TTL_SECONDS = _env_int("VRM_API_TOKEN_TTL_SECONDS", 3600)
+    API_RATE_LIMIT = _env("VRM_API_RATE_LIMIT", "600 per minute;20000 per hour")
+    #: Webhook endpoints may use plain http to a loopback host (development and tests).
+    WEBHOOK_ALLOW_LOOPBACK_HTTP = False
 
     LOGIN_RATE_LIMIT = _env("VRM_LOGIN_RATE_LIMIT", "10 per minute;60 per hour")
     LOGIN_PER_EMAIL_RATE_LIMIT = _env("VRM_LOGIN_PER_EMAIL_RATE_LIMIT", "5 per minute;30 per hour")
@@ -251,6 +261,7 @@ class DevelopmentConfig(Config):
     DEV_IDP = _env("VRM_DEV_IDP", "1") not in {"0", "false", "no", "off"}
 
     RECEIPT_KEY_AUTOGENERATE = True
+    WEBHOOK_ALLOW_LOOPBACK_HTTP = True
 
     def validate(self) -> None:
         if not self.SECRET_KEY:

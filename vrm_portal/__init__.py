@@ -15,12 +15,15 @@ from vrm_portal.accounts import (
     auth_views,
     identity,
     passwords,
+    profile_views,
     settings_views,
     two_factor_views,
 )
 from vrm_portal.accounts.social import client as social_client
 from vrm_portal.accounts.social import providers as social_providers
 from vrm_portal.accounts.social import views as social_views
+from vrm_portal.api import oauth as api_oauth
+from vrm_portal.api import views as api_views
 from vrm_portal.consent import gpc, signing
 from vrm_portal.consent import views as consent_views
 from vrm_portal.dev_idp import views as dev_idp
@@ -87,13 +90,23 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(settings_views.bp)
+    app.register_blueprint(profile_views.bp)
     app.register_blueprint(two_factor_views.bp)
     app.register_blueprint(consent_views.bp)
     app.register_blueprint(consent_views.wellknown)
     app.register_blueprint(interests_views.bp)
     app.register_blueprint(social_views.bp)
+    api_oauth.init_app(app)
+    app.register_blueprint(api_views.bp)
     app.register_blueprint(cli.bp)
     limiter.exempt(health.bp)
+    if app.config["BENCH_ENDPOINTS"]:
+        # The constant-response baseline of bench/brand_api.py; off unless
+        # VRM_BENCH_ENDPOINTS is set.
+        from vrm_portal.api.bench_endpoint import bench_bp
+
+        app.register_blueprint(bench_bp)
+        limiter.exempt(bench_bp)
     configure_social_sign_in(app)
 
 

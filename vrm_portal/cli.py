@@ -9,6 +9,7 @@ from sqlalchemy import select
 from vrm_portal import schema
 from vrm_portal.accounts import errors, service, two_factor
 from vrm_portal.accounts.models import Account, StaffRole
+from vrm_portal.brands import commands as brand_commands
 from vrm_portal.clock import utcnow
 from vrm_portal.consent import commands as consent_commands
 from vrm_portal.consent.signing import current_notary
@@ -17,7 +18,7 @@ from vrm_portal.demo.history import seed_demo_history
 from vrm_portal.extensions import db
 
 bp = Blueprint("vrm", __name__, cli_group="vrm")
-for command in consent_commands.COMMANDS:
+for command in [*consent_commands.COMMANDS, *brand_commands.COMMANDS]:
     bp.cli.add_command(command)
 
 DEMO_PASSWORD = "demo-password-2026"

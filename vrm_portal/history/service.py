@@ -1,0 +1,125 @@
+"""Writing what brands did: interactions they push, and the record of every read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vrm_portal.history.models import AccessKind, AccessRecord, Interaction
+
+_ACCESS = cast(Table, AccessRecord.__table__)
+
+
+class IdempotencyConflict(ValueError):
+    """The Idempotency-Key was already used for a different request body."""
+
+
+def record_access(
+    session: Session,
+    *,
+    brand_id: int,
+    client_pk: int,
+    kind: AccessKind,
+    scope: str,
+    first_id: int,
+    last_id: int,
+    count: int,
+    fields: Iterable[str],
+    now: datetime,
+) -> None:
+    """One row per API read, however many consumers it returned (see ``AccessRecord``)."""
+    session.execute(
+        insert(_ACCESS).values(
+            brand_id=brand_id,
+            client_pk=client_pk,
+            at=now,
+            kind=kind.value,
+            scope=scope,
+            first_id=first_id,
+            last_id=last_id,
+            count=count,
+            fields=sorted(fields),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    interaction: Interaction
+    #: False when an earlier request with the same Idempotency-Key had recorded it.
+    created: bool
+
+
+def body_hash(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def record_interaction(
+    session: Session,
+    *,
+    account_id: int,
+    brand_id: int,
+    client_pk: int,
+    body: dict[str, Any],
+    occurred_at: datetime,
+    idempotency_key: str | None,
+    now: datetime,
+) -> Recorded:
+    """Store an interaction; a retry with the same key and body returns the first one.
+
+    Two concurrent requests with one key: the unique (brand, key) constraint lets one
+    insert win; the other finds the winner's row (a savepoint keeps the transaction).
+    """
+    digest = body_hash({"account_id": account_id, "body": body})
+    if idempotency_key is not None:
+        existing = _by_key(session, brand_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest)
+    interaction = Interaction(
+        interaction_id=str(uuid.uuid4()),
+        account_id=account_id,
+        brand_id=brand_id,
+        client_pk=client_pk,
+        type=body["type"],
+        occurred_at=occurred_at,
+        recorded_at=now,
+        summary=body["summary"],
+        body=body,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+    )
+    try:
+        with session.begin_nested():
+            session.add(interaction)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        existing = _by_key(session, brand_id, idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, digest)
+    return Recorded(interaction, created=True)
+
+
+def _by_key(session: Session, brand_id: int, key: str) -> Interaction | None:
+    return session.scalar(
+        select(Interaction).where(
+            Interaction.brand_id == brand_id, Interaction.idempotency_key == key
+        )
+    )
+
+
+def _replay(existing: Interaction, digest: str) -> Recorded:
+    if existing.request_hash != digest:
+        raise IdempotencyConflict(existing.interaction_id)
+    return Recorded(existing, created=False)
