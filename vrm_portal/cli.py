@@ -9,7 +9,9 @@ from sqlalchemy import select
 from vrm_portal import schema
 from vrm_portal.accounts import errors, service, two_factor
 from vrm_portal.accounts.models import Account, StaffRole
+from vrm_portal.brands import clients
 from vrm_portal.brands import commands as brand_commands
+from vrm_portal.brands.service import brand_by_slug
 from vrm_portal.clock import utcnow
 from vrm_portal.consent import commands as consent_commands
 from vrm_portal.consent.signing import current_notary
@@ -22,6 +24,8 @@ for command in [*consent_commands.COMMANDS, *brand_commands.COMMANDS]:
     bp.cli.add_command(command)
 
 DEMO_PASSWORD = "demo-password-2026"
+#: The demo brand API client of Aurore Automobiles (development data, like the password).
+DEMO_API_CLIENT = ("demo-aurore-crm", "demo-api-secret-2026", "aurore-automobiles")
 DEMO_ACCOUNTS = (
     ("consumer@demo.vrm.example", None),
     ("dpo@demo.vrm.example", StaffRole.DPO),
@@ -78,6 +82,12 @@ def seed_demo() -> None:
     report = load_demo_catalogue(session)
     consumer = session.scalars(select(Account).where(Account.email == DEMO_ACCOUNTS[0][0])).one()
     seeded = seed_demo_history(session, current_notary(), consumer)
+    client_id, secret, brand_slug = DEMO_API_CLIENT
+    brand = brand_by_slug(session, brand_slug)
+    if brand is not None:
+        clients.ensure_client(
+            session, brand, client_id, secret, list(clients.SCOPES), utcnow(), "Demo CRM"
+        )
     db.commit()
     if report.brands_created:
         click.echo(f"Demo brands created: {', '.join(report.brands_created)}")
@@ -88,6 +98,11 @@ def seed_demo() -> None:
     click.echo(f"Demo sign-ins for {base}/login (password: {DEMO_PASSWORD})")
     for email, role in DEMO_ACCOUNTS:
         click.echo(f"  {email:<28} {role.value if role else 'consumer'}")
+    click.echo("")
+    click.echo(f"Demo brand API client ({brand_slug}), docs at {base}/api/v1/docs:")
+    click.echo(
+        f"  curl -u {client_id}:{secret} -d grant_type=client_credentials {base}/oauth/token"
+    )
     click.echo("")
 
 

@@ -69,6 +69,32 @@ def create_client(
     return NewClient(client, secret)
 
 
+def ensure_client(
+    session: Session,
+    brand: Brand,
+    client_id: str,
+    secret: str,
+    scopes: list[str],
+    now: datetime,
+    name: str = "",
+) -> bool:
+    """Create the client ``client_id`` with a chosen secret unless it exists (demo data)."""
+    if find_client(session, client_id) is not None:
+        return False
+    session.add(
+        ApiClient(
+            brand_id=brand.id,
+            client_id=client_id,
+            secret_hash=hash_secret(secret),
+            name=name,
+            scopes=" ".join(scopes),
+            created_at=now,
+        )
+    )
+    session.flush()
+    return True
+
+
 def list_clients(session: Session, brand: Brand | None = None) -> list[ClientListing]:
     last_read = (
         select(AccessRecord.client_pk, func.max(AccessRecord.at).label("at"))
