@@ -104,8 +104,12 @@ def consents(db_session: Session, notary: Notary) -> Callable[..., None]:
         for key in grant:
             purpose = service.find_purpose(db_session, brand, key)
             service.grant(
-                db_session, notary, account, purpose,
-                shown_version=purpose.current_version, change=change,
+                db_session,
+                notary,
+                account,
+                purpose,
+                shown_version=purpose.current_version,
+                change=change,
             )
         for key in withdraw:
             purpose = service.find_purpose(db_session, brand, key)

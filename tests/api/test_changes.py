@@ -14,9 +14,7 @@ def _all(api, after="0", limit=100):
     return page.json
 
 
-def test_consent_changes_in_order_with_their_purpose(
-    brand_api, make_account, consents, pairwise
-):
+def test_consent_changes_in_order_with_their_purpose(brand_api, make_account, consents, pairwise):
     alice = make_account("alice@example.com")
     consents(alice, "aurore-automobiles", grant=("analytics", "sms-offers"))
     consents(alice, "aurore-automobiles", withdraw=("analytics",))

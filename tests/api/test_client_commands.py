@@ -45,7 +45,12 @@ def test_create_client_prints_the_secret_once_and_it_works(app, connection, cata
 def test_revoke_client(app, connection, catalogue, client):
     created = json.loads(
         run(
-            app, "create-client", "--brand", "maison-berlingot", "--scopes", "changes:read",
+            app,
+            "create-client",
+            "--brand",
+            "maison-berlingot",
+            "--scopes",
+            "changes:read",
             "--json",
         ).output
     )
@@ -59,14 +64,17 @@ def test_revoke_client(app, connection, catalogue, client):
 
 def test_bad_input_is_explained_without_a_traceback(app, connection, catalogue):
     unknown_brand = run(app, "create-client", "--brand", "nope", "--scopes", "changes:read")
-    assert unknown_brand.exit_code == 2 and "no brand 'nope'" in unknown_brand.output
+    assert unknown_brand.exit_code == 2
+    assert "no brand 'nope'" in unknown_brand.output
     assert "aurore-automobiles" in unknown_brand.output
     bad_scope = run(
         app, "create-client", "--brand", "aurore-automobiles", "--scopes", "consumers:write"
     )
-    assert bad_scope.exit_code == 2 and "unknown scope consumers:write" in bad_scope.output
+    assert bad_scope.exit_code == 2
+    assert "unknown scope consumers:write" in bad_scope.output
     empty = run(app, "create-client", "--brand", "aurore-automobiles", "--scopes", " ")
     assert empty.exit_code == 2
     unknown_client = run(app, "revoke-client", "vrm_nobody")
-    assert unknown_client.exit_code == 2 and "no API client" in unknown_client.output
+    assert unknown_client.exit_code == 2
+    assert "no API client" in unknown_client.output
     assert json.loads(run(app, "list-clients", "--json").output) == []

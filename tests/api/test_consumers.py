@@ -62,7 +62,8 @@ def test_email_is_read_only_under_an_email_purpose(
 
     consents(alice, "aurore-automobiles", withdraw=("email-offers", "sms-offers"))
     profile = api.get(f"/api/v1/consumers/{consumer_id}").json["profile"]
-    assert "email" not in profile and "phone" not in profile
+    assert "email" not in profile
+    assert "phone" not in profile
     assert profile["postal_address"].startswith("1 rue")
 
 
@@ -84,7 +85,8 @@ def test_a_consent_to_an_outdated_text_or_expired_counts_for_nothing(
     db_session.commit()
     body = api.get(f"/api/v1/consumers/{consumer_id}").json
     assert [c["purpose"] for c in body["consents"]] == ["sms-offers"]
-    assert "email" not in body["profile"] and body["profile"]["phone"]
+    assert "email" not in body["profile"]
+    assert body["profile"]["phone"]
 
     state = db_session.scalar(select(ConsentState).where(ConsentState.account_id == alice.id))
     for state in db_session.scalars(
@@ -93,7 +95,8 @@ def test_a_consent_to_an_outdated_text_or_expired_counts_for_nothing(
         state.expires_at = utcnow() - timedelta(seconds=1)
     db_session.commit()
     body = api.get(f"/api/v1/consumers/{consumer_id}").json
-    assert body["consents"] == [] and body["profile"] == {}
+    assert body["consents"] == []
+    assert body["profile"] == {}
 
 
 def test_interests_and_plans_only_under_personalisation(
@@ -120,7 +123,8 @@ def test_interests_and_plans_only_under_personalisation(
     api = brand_api()
     consumer_id = pairwise(alice, "aurore-automobiles")
     body = api.get(f"/api/v1/consumers/{consumer_id}").json
-    assert "interests" not in body and "intents" not in body
+    assert "interests" not in body
+    assert "intents" not in body
 
     consents(alice, "aurore-automobiles", grant=("personalised-offers",))
     body = api.get(f"/api/v1/consumers/{consumer_id}").json
@@ -129,9 +133,7 @@ def test_interests_and_plans_only_under_personalisation(
     assert body["intents"][0]["budget"] == {"min": 20000, "max": 30000, "currency": "EUR"}
 
 
-def test_another_brands_consumer_is_a_plain_404(
-    brand_api, make_account, consents, pairwise
-):
+def test_another_brands_consumer_is_a_plain_404(brand_api, make_account, consents, pairwise):
     alice = make_account("alice@example.com")
     consents(alice, "maison-berlingot", grant=("analytics",))
     other_brands_id = pairwise(alice, "maison-berlingot")
@@ -164,7 +166,14 @@ def test_keyset_pages_cover_everyone_once(brand_api, make_account, consents):
 
 def test_bad_paging_parameters_are_explained(brand_api):
     api = brand_api()
-    for query in ("limit=0", "limit=1001", "limit=abc", "cursor=-1", "limit=١٠", "cursor=1.5"):
+    for query in (
+        "limit=0",
+        "limit=1001",
+        "limit=abc",
+        "cursor=-1",
+        "limit=\u0661\u0660",
+        "cursor=1.5",
+    ):
         response = api.get(f"/api/v1/consumers?{query}")
         assert response.status_code == 400, query
         assert response.mimetype == "application/problem+json"
@@ -182,7 +191,8 @@ def test_each_read_leaves_one_access_record(
     api.get(f"/api/v1/consumers/{pairwise(people[1], 'aurore-automobiles')}")
     records = db_session.scalars(select(AccessRecord).order_by(AccessRecord.id)).all()
     assert [(r.kind, r.count) for r in records] == [("consumers", 3), ("consumer", 1)]
-    assert "profile.email" in records[0].fields and "consents" in records[0].fields
+    assert "profile.email" in records[0].fields
+    assert "consents" in records[0].fields
     assert records[1].first_id == records[1].last_id
     assert records[0].first_id <= records[1].first_id <= records[0].last_id
     assert records[0].scope == "consumers:read"

@@ -40,7 +40,8 @@ def test_an_interaction_is_recorded_for_the_consumer(
     assert body["occurred_at"] == "2026-11-20T09:30:00Z"
     assert body["amount"] == {"value": "480.00", "currency": "EUR"}
     stored = db_session.scalar(select(Interaction))
-    assert stored.account_id == alice.id and stored.summary == "Bought winter tyres"
+    assert stored.account_id == alice.id
+    assert stored.summary == "Bought winter tyres"
 
 
 def test_a_retry_with_the_same_key_records_once(
@@ -62,7 +63,8 @@ def test_a_retry_with_the_same_key_records_once(
     assert reused.status_code == 422
     assert reused.json["type"].endswith("idempotency-key-reused")
     other = api.post(path, json=_body(), headers={"Idempotency-Key": "order-43"})
-    assert other.status_code == 201 and _count(db_session) == 2
+    assert other.status_code == 201
+    assert _count(db_session) == 2
 
 
 def test_bad_bodies_get_a_precise_problem_and_record_nothing(

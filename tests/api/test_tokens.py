@@ -27,7 +27,8 @@ def test_a_token_for_the_clients_scopes(brand_api, client, db_session):
     stored = db_session.scalar(
         select(ApiToken).where(ApiToken.token_hash == hash_secret(body["access_token"]))
     )
-    assert stored is not None and body["access_token"] not in (stored.token_hash, stored.scope)
+    assert stored is not None
+    assert body["access_token"] not in (stored.token_hash, stored.scope)
     narrowed = request_token(client, api.client_id, api.secret, scope="changes:read")
     assert narrowed.json["scope"] == "changes:read"
 
@@ -35,17 +36,21 @@ def test_a_token_for_the_clients_scopes(brand_api, client, db_session):
 def test_secrets_are_stored_hashed(brand_api, db_session):
     api = brand_api()
     row = db_session.scalar(select(ApiClient).where(ApiClient.client_id == api.client_id))
-    assert row.secret_hash == hash_secret(api.secret) and api.secret not in row.secret_hash
+    assert row.secret_hash == hash_secret(api.secret)
+    assert api.secret not in row.secret_hash
 
 
 def test_wrong_secret_unknown_client_and_bad_scope_are_refused(brand_api, client):
     api = brand_api(scopes="consumers:read")
     wrong = request_token(client, api.client_id, "not-the-secret")
-    assert wrong.status_code == 401 and wrong.json["error"] == "invalid_client"
+    assert wrong.status_code == 401
+    assert wrong.json["error"] == "invalid_client"
     unknown = request_token(client, "vrm_nobody", api.secret)
-    assert unknown.status_code == 401 and unknown.json["error"] == "invalid_client"
+    assert unknown.status_code == 401
+    assert unknown.json["error"] == "invalid_client"
     not_allowed = request_token(client, api.client_id, api.secret, scope="changes:read")
-    assert not_allowed.status_code == 400 and not_allowed.json["error"] == "invalid_scope"
+    assert not_allowed.status_code == 400
+    assert not_allowed.json["error"] == "invalid_scope"
     made_up = request_token(client, api.client_id, api.secret, scope="admin")
     assert made_up.json["error"] == "invalid_scope"
     in_body = client.post(
@@ -76,9 +81,7 @@ def test_routes_need_a_valid_token_with_their_scope(brand_api, client):
     assert "consumers:read" in forbidden.json["detail"]
     assert 'error="insufficient_scope"' in forbidden.headers["WWW-Authenticate"]
     assert api.get("/api/v1/changes").status_code == 200
-    write = api.post(
-        "/api/v1/consumers/00000000-0000-4000-8000-000000000000/interactions", json={}
-    )
+    write = api.post("/api/v1/consumers/00000000-0000-4000-8000-000000000000/interactions", json={})
     assert write.status_code == 403
 
 
@@ -98,7 +101,8 @@ def test_an_expired_token_is_refused(brand_api, db_session):
     token.expires_at = utcnow() - timedelta(seconds=1)
     db_session.commit()
     response = api.get("/api/v1/consumers")
-    assert response.status_code == 401 and "expired" in response.json["detail"]
+    assert response.status_code == 401
+    assert "expired" in response.json["detail"]
 
 
 def test_each_client_has_its_own_rate_limit(app, brand_api):

@@ -6,10 +6,18 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
 
-from vrm_portal.accounts import errors, passwords, service
+from vrm_portal.accounts import errors, passwords, profile, service
 
 PASSWORD_HINT = _l("12 to 128 characters. A passphrase of several words is easiest.")
 
@@ -142,4 +150,83 @@ class TwoFactorCodeForm(FlaskForm):  # type: ignore[misc]
             InputRequired(_l("Enter the 6-digit code shown in your authenticator app.")),
             Length(max=12, message=_l("The code has 6 digits.")),
         ],
+    )
+
+
+PROFILE_PROBLEMS = {
+    ("given_name", "too_long"): _l(
+        "A given name has at most %(n)s characters.", n=profile.NAME_MAX
+    ),
+    ("given_name", "control_characters"): _l(
+        "Remove the tabs, line breaks or invisible formatting characters from your given name."
+    ),
+    ("family_name", "too_long"): _l(
+        "A family name has at most %(n)s characters.", n=profile.NAME_MAX
+    ),
+    ("family_name", "control_characters"): _l(
+        "Remove the tabs, line breaks or invisible formatting characters from your family name."
+    ),
+    ("phone", "invalid_phone"): _l(
+        "This is not a phone number that exists. Enter a French number such as 06 12 34 56 78, "
+        "or a number from another country with its code, such as +44 20 7946 0958."
+    ),
+    ("phone", "control_characters"): _l(
+        "Remove the tabs, line breaks or invisible formatting characters from your phone number."
+    ),
+    ("postal_address", "control_characters"): _l(
+        "Remove the tabs or invisible formatting characters from your address."
+    ),
+    ("postal_address", "too_many_lines"): _l(
+        "Write your address on at most %(n)s lines.", n=profile.ADDRESS_LINES_MAX
+    ),
+    ("postal_address", "line_too_long"): _l(
+        "Each line of your address has at most %(n)s characters: split the longer lines.",
+        n=profile.ADDRESS_LINE_MAX,
+    ),
+    ("postal_address", "too_long"): _l(
+        "Your address has at most %(n)s characters in all.", n=profile.ADDRESS_MAX
+    ),
+}
+
+
+def profile_problem_message(field: str, reason: str) -> str:
+    """The form message for a ``profile.ProfileInvalid``."""
+    return str(PROFILE_PROBLEMS.get((field, reason), _l("Check this field.")))
+
+
+def _profile_rule(normalise: Any) -> Any:
+    """A validator that stores the field in its normalised form, or says what is wrong."""
+
+    def check(_form: Any, field: Any) -> None:
+        try:
+            field.data = normalise(field.data or "")
+        except profile.ProfileInvalid as exc:
+            raise ValidationError(profile_problem_message(exc.field, exc.reason)) from exc
+
+    return check
+
+
+class ProfileForm(FlaskForm):  # type: ignore[misc]
+    given_name = StringField(
+        _l("Given name"),
+        validators=[_profile_rule(lambda raw: profile.normalise_name(raw, "given_name"))],
+    )
+    family_name = StringField(
+        _l("Family name"),
+        validators=[_profile_rule(lambda raw: profile.normalise_name(raw, "family_name"))],
+    )
+    phone = TelField(
+        _l("Phone number"),
+        validators=[_profile_rule(profile.normalise_phone)],
+        description=_l("A French number, or a number from another country with its code (+44 …)."),
+    )
+    postal_address = TextAreaField(
+        _l("Postal address"),
+        validators=[_profile_rule(profile.normalise_postal_address)],
+        description=_l(
+            "As you write it on an envelope: at most %(lines)s lines of %(n)s characters.",
+            lines=profile.ADDRESS_LINES_MAX,
+            n=profile.ADDRESS_LINE_MAX,
+        ),
+        render_kw={"rows": profile.ADDRESS_LINES_MAX},
     )

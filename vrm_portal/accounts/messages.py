@@ -42,6 +42,7 @@ EVENT_LABELS = {
     EventKind.IDENTITY_LINK_REQUESTED: _l(
         "Sign-in with a provider using your address, waiting for proof that it is you"
     ),
+    EventKind.PROFILE_CHANGED: _l("Profile changed"),
 }
 
 

@@ -49,6 +49,7 @@ class EventKind(enum.StrEnum):
     IDENTITY_LINKED = "identity_linked"
     IDENTITY_UNLINKED = "identity_unlinked"
     IDENTITY_LINK_REQUESTED = "identity_link_requested"
+    PROFILE_CHANGED = "profile_changed"
 
 
 def new_subject_key() -> str:

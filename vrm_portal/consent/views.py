@@ -28,6 +28,8 @@ from vrm_portal.consent.receipts import MEDIA_TYPE
 from vrm_portal.consent.signing import current_notary, signing_key
 from vrm_portal.consent.web import change_from_request, gpc_signal, page_locale
 from vrm_portal.extensions import db
+from vrm_portal.history.display import interaction_view
+from vrm_portal.history.queries import Page, interactions_of
 from vrm_portal.mail import send_later
 from vrm_portal.web import public_url
 
@@ -35,6 +37,7 @@ bp = Blueprint("consent", __name__, url_prefix="/consents")
 wellknown = Blueprint("wellknown", __name__)
 
 HISTORY_PAGE_SIZE = 20
+RECORDED_PAGE_SIZE = 20
 
 
 @bp.before_request
@@ -55,13 +58,29 @@ def brand(brand_slug: str) -> ResponseReturnValue:
     if found is None:
         abort(404)
     views = queries.purpose_views(db.session, current_user.account, found, utcnow())
+    recorded = interactions_of(
+        db.session, current_user.account.id, found.id, _page_arg(), per_page=RECORDED_PAGE_SIZE
+    )
     return render_template(
         "consent/brand.html",
         brand=found,
         views=views,
         locale=page_locale(),
         gpc=gpc_signal(),
+        recorded=Page(
+            items=[interaction_view(i) for i in recorded.items],
+            page=recorded.page,
+            pages=recorded.pages,
+            total=recorded.total,
+        ),
     )
+
+
+def _page_arg() -> int:
+    """``?page=``, or 1 for anything that is not a plain page number."""
+    raw = request.args.get("page", "1")
+    # isascii(): str.isdigit() also accepts digits int() refuses, such as "²".
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 1
 
 
 @bp.post("/<brand_slug>/<purpose_key>")
