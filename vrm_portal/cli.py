@@ -18,9 +18,14 @@ from vrm_portal.consent.signing import current_notary
 from vrm_portal.demo.catalogue import load_demo_catalogue
 from vrm_portal.demo.history import seed_demo_history
 from vrm_portal.extensions import db
+from vrm_portal.webhooks import commands as webhook_commands
 
 bp = Blueprint("vrm", __name__, cli_group="vrm")
-for command in [*consent_commands.COMMANDS, *brand_commands.COMMANDS]:
+for command in [
+    *consent_commands.COMMANDS,
+    *brand_commands.COMMANDS,
+    *webhook_commands.COMMANDS,
+]:
     bp.cli.add_command(command)
 
 DEMO_PASSWORD = "demo-password-2026"
