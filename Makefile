@@ -241,6 +241,23 @@ clean: ## Remove caches, test output, compiled catalogues and instance/outbox (k
 
 # ---- benchmarks -----------------------------------------------------------------
 
-.PHONY: bench
-bench: install ## Consent ledger benchmarks on SQLite (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
+.PHONY: bench bench-api wrk
+bench: install ## Consent ledger benchmarks on SQLite (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL); brand API: make bench-api
 	$(PY) bench/consent_ledger.py $(BENCH_ARGS)
+
+# The brand API benchmark drives gunicorn with wrk: install it with apt when it is
+# missing and we can (root + apt-get), as `browser` does for Chromium.
+wrk: ## Make sure wrk (HTTP load generator, for bench-api) is installed
+	@if command -v wrk >/dev/null 2>&1; then \
+	  echo "==> wrk: using $$(command -v wrk)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "==> wrk is missing; installing Debian's wrk with apt-get"; \
+	  echo "+ apt-get update && apt-get install -y wrk"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; \
+	else \
+	  echo "==> wrk is missing and apt-get/root is not available: install wrk, or run" >&2; \
+	  echo "    make bench-api BENCH_ARGS=--skip-wrk (the lookup benchmark needs wrk)" >&2; \
+	fi
+
+bench-api: install wrk ## Brand API benchmarks (gunicorn + wrk) on SQLite (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
+	$(PY) bench/brand_api.py $(BENCH_ARGS)
