@@ -178,6 +178,9 @@ class Config:
     #: (Flask-Limiter syntax; "off" turns the limit off, for benchmarks only).
     API_TOKEN_TTL_SECONDS = _env_int("VRM_API_TOKEN_TTL_SECONDS", 3600)
     API_RATE_LIMIT = _env("VRM_API_RATE_LIMIT", "600 per minute;20000 per hour")
+    #: "buffered": brands' reads are recorded in batches by a background thread, so a read
+    #: stays a read; "inline": in the request's transaction (the tests).
+    ACCESS_RECORDS = _env("VRM_ACCESS_RECORDS", "buffered")
     #: Webhook endpoints may use plain http to a loopback host (development and tests).
     WEBHOOK_ALLOW_LOOPBACK_HTTP = False
 
@@ -281,6 +284,7 @@ class TestingConfig(DevelopmentConfig):
     SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
     RATELIMIT_STORAGE_URI = "memory://"
     DEV_IDP = False
+    ACCESS_RECORDS = "inline"
 
 
 def _development_secret_key() -> str:

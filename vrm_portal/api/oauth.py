@@ -22,14 +22,16 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from flask import Blueprint, Flask, current_app, g, request
 from flask.typing import ResponseReturnValue
 from limits import RateLimitItem, parse_many
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from vrm_portal.accounts.tokens import hash_secret
 from vrm_portal.api.problems import ApiProblem, forbidden_scope, unauthorized
 from vrm_portal.brands import clients
 from vrm_portal.brands.models import ApiClient, ApiToken
 from vrm_portal.clock import utcnow
+from vrm_portal.db import READ_ONLY
 from vrm_portal.extensions import csrf, db, limiter
+from vrm_portal.history.recorder import AccessRecorder
 
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 
@@ -122,11 +124,11 @@ def init_app(app: Flask) -> None:
     server.register_grant(_ClientCredentials)
     csrf.exempt(bp)
     app.register_blueprint(bp)
-    app.extensions["vrm_api_limits"] = (
-        parse_many(app.config["API_RATE_LIMIT"] or "")
-        if (app.config["API_RATE_LIMIT"] or "").strip()
-        else []
-    )
+    if app.config["ACCESS_RECORDS"] == "buffered":
+        with app.app_context():
+            app.extensions["vrm_access_recorder"] = AccessRecorder(db.engine)
+    budget = (app.config["API_RATE_LIMIT"] or "").strip()
+    app.extensions["vrm_api_limits"] = [] if budget.lower() in ("", "off") else parse_many(budget)
 
 
 @bp.post("/oauth/token")
@@ -147,6 +149,22 @@ class Caller:
     scopes: frozenset[str]
 
 
+#: Built once: every API call runs it (a token, its client, both revocation marks).
+_TOKEN = (
+    select(
+        ApiToken.scope,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        ApiClient.id,
+        ApiClient.client_id,
+        ApiClient.brand_id,
+        ApiClient.revoked_at,
+    )
+    .join(ApiClient, ApiClient.id == ApiToken.client_pk)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
 def authenticate(authorization: str | None, now: datetime) -> Caller:
     scheme, _, value = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
@@ -155,19 +173,7 @@ def authenticate(authorization: str | None, now: datetime) -> Caller:
             "POST /oauth/token).",
             error="invalid_request",
         )
-    row = db.session.execute(
-        select(
-            ApiToken.scope,
-            ApiToken.expires_at,
-            ApiToken.revoked_at,
-            ApiClient.id,
-            ApiClient.client_id,
-            ApiClient.brand_id,
-            ApiClient.revoked_at,
-        )
-        .join(ApiClient, ApiClient.id == ApiToken.client_pk)
-        .where(ApiToken.token_hash == hash_secret(value.strip()))
-    ).first()
+    row = db.session.execute(_TOKEN, {"token_hash": hash_secret(value.strip())}).first()
     if row is None or row[2] is not None or row[6] is not None:
         raise unauthorized("This access token is not valid (unknown or revoked).")
     if row[1] <= now:
@@ -198,6 +204,9 @@ def require(scope: str) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+            if request.method == "GET" and "vrm_access_recorder" in current_app.extensions:
+                # A read stays a read: no write lock on SQLite (records are written apart).
+                db.session.connection(execution_options=READ_ONLY)
             caller = authenticate(request.headers.get("Authorization"), utcnow())
             if scope not in caller.scopes:
                 raise forbidden_scope(scope)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from vrm_portal.accounts.models import Account
@@ -59,21 +59,31 @@ def consumers_page(
         .order_by(BrandRelationship.id)
         .limit(limit)
     ).all()
-    return _project(session, brand_id, relationships, now)
+    if not relationships:
+        return Projection(items=[])
+    # The page's accounts as a keyset range, not a list of a thousand parameters.
+    in_page = select(BrandRelationship.account_id).where(
+        BrandRelationship.brand_id == brand_id,
+        BrandRelationship.id > after,
+        BrandRelationship.id <= relationships[-1][0],
+    )
+    return _project(session, brand_id, relationships, now, in_page)
+
+
+_ONE = select(
+    BrandRelationship.id,
+    BrandRelationship.account_id,
+    BrandRelationship.pairwise_id,
+    BrandRelationship.created_at,
+).where(
+    BrandRelationship.pairwise_id == bindparam("pairwise_id"),
+    BrandRelationship.brand_id == bindparam("brand_id"),
+)
 
 
 def consumer(session: Session, brand_id: int, pairwise_id: str, now: datetime) -> Projection:
     """The one consumer the brand knows by ``pairwise_id`` (no items when it does not)."""
-    relationships = session.execute(
-        select(
-            BrandRelationship.id,
-            BrandRelationship.account_id,
-            BrandRelationship.pairwise_id,
-            BrandRelationship.created_at,
-        ).where(
-            BrandRelationship.pairwise_id == pairwise_id, BrandRelationship.brand_id == brand_id
-        )
-    ).all()
+    relationships = session.execute(_ONE, {"pairwise_id": pairwise_id, "brand_id": brand_id}).all()
     return _project(session, brand_id, relationships, now)
 
 
@@ -92,10 +102,13 @@ def _project(
     brand_id: int,
     relationships: Sequence[Row[int, int, str, datetime]],
     now: datetime,
+    in_page: Select[int] | None = None,
 ) -> Projection:
     if not relationships:
         return Projection(items=[])
-    account_ids = [row[1] for row in relationships]
+    account_ids: Select[int] | list[int] = (
+        in_page if in_page is not None else [row[1] for row in relationships]
+    )
     consents: dict[int, list[dict[str, Any]]] = defaultdict(list)
     categories: dict[int, set[str]] = defaultdict(set)
     for account_id, key, category, version, granted_at, expires_at in session.execute(
@@ -133,11 +146,11 @@ def _project(
         names = [name for cat in cats for name in _CHANNELS.get(cat, ())]
         if names:
             covered[account_id] = [*_ADDRESSING, *sorted(names)]
-    profiles = _profiles(session, covered)
+    profiles = _profiles(session, covered, in_page)
     personalised = [
         a for a, cats in categories.items() if PurposeCategory.PERSONALISATION.value in cats
     ]
-    interests, intents = _personalisation(session, brand_id, personalised, now)
+    interests, intents = _personalisation(session, brand_id, personalised, now, in_page)
 
     projection = Projection(items=[], first_id=relationships[0][0], last_id=relationships[-1][0])
     fields = projection.fields
@@ -157,7 +170,9 @@ def _project(
     return projection
 
 
-def _profiles(session: Session, covered: dict[int, list[str]]) -> dict[int, dict[str, Any]]:
+def _profiles(
+    session: Session, covered: dict[int, list[str]], in_page: Select[int] | None
+) -> dict[int, dict[str, Any]]:
     if not covered:
         return {}
     profiles = {}
@@ -170,8 +185,10 @@ def _profiles(session: Session, covered: dict[int, list[str]]) -> dict[int, dict
             Account.email,
             Account.phone,
             Account.postal_address,
-        ).where(Account.id.in_(list(covered)))
+        ).where(Account.id.in_(in_page if in_page is not None else list(covered)))
     ):
+        if row[0] not in covered:
+            continue
         values = {
             "given_name": row[1],
             "family_name": row[2],
@@ -185,34 +202,42 @@ def _profiles(session: Session, covered: dict[int, list[str]]) -> dict[int, dict
 
 
 def _personalisation(
-    session: Session, brand_id: int, account_ids: list[int], now: datetime
+    session: Session,
+    brand_id: int,
+    account_ids: list[int],
+    now: datetime,
+    in_page: Select[int] | None = None,
 ) -> tuple[dict[int, list[str]], dict[int, list[dict[str, Any]]]]:
     if not account_ids:
         return {}, {}
     interests: dict[int, list[str]] = {account_id: [] for account_id in account_ids}
+    wanted = in_page if in_page is not None and len(account_ids) > 50 else account_ids
     for account_id, key in session.execute(
         select(DeclaredInterest.account_id, Topic.key)
         .join(Topic, Topic.id == DeclaredInterest.topic_id)
         .where(
-            DeclaredInterest.account_id.in_(account_ids),
+            DeclaredInterest.account_id.in_(wanted),
             Topic.brand_id == brand_id,
             Topic.retired.is_(False),
         )
         .order_by(DeclaredInterest.account_id, Topic.position, Topic.id)
     ):
-        interests[account_id].append(key)
+        if account_id in interests:
+            interests[account_id].append(key)
     intents: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for intent in session.scalars(
         select(Intent)
         .join(IntentBrand, IntentBrand.intent_id == Intent.id)
         .where(
-            Intent.account_id.in_(account_ids),
+            Intent.account_id.in_(wanted),
             IntentBrand.brand_id == brand_id,
             Intent.withdrawn_at.is_(None),
             Intent.ends_on >= now.date(),
         )
         .order_by(Intent.account_id, Intent.created_at.desc(), Intent.id.desc())
     ):
+        if intent.account_id not in interests:
+            continue
         budget = None
         if intent.budget_min is not None or intent.budget_max is not None:
             budget = {
