@@ -85,7 +85,8 @@ class _ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         client: _Client = self.request.client
-        scope = self.request.payload.scope or client.row.scopes
+        asked = scope_to_list(self.request.payload.scope or "") or []
+        scope = " ".join(asked) or client.row.scopes
         token = self.generate_token(scope=scope, include_refresh_token=False)
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER

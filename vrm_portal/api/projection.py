@@ -62,12 +62,7 @@ def consumers_page(
     if not relationships:
         return Projection(items=[])
     # The page's accounts as a keyset range, not a list of a thousand parameters.
-    in_page = select(BrandRelationship.account_id).where(
-        BrandRelationship.brand_id == brand_id,
-        BrandRelationship.id > after,
-        BrandRelationship.id <= relationships[-1][0],
-    )
-    return _project(session, brand_id, relationships, now, in_page)
+    return _project(session, brand_id, relationships, now, (after, relationships[-1][0]))
 
 
 _ONE = select(
@@ -97,38 +92,66 @@ def relationship_of(session: Session, brand_id: int, pairwise_id: str) -> tuple[
     return (row[0], row[1]) if row else None
 
 
+# Statements built once (a lookup runs them on every call). ``_BY_IDS`` take the account
+# ids as a list; ``_IN_RANGE`` take a page's keyset range of relationship ids instead.
+_IN_RANGE = select(BrandRelationship.account_id).where(
+    BrandRelationship.brand_id == bindparam("brand_id"),
+    BrandRelationship.id > bindparam("after"),
+    BrandRelationship.id <= bindparam("last"),
+)
+_CONSENTS = (
+    select(
+        ConsentState.account_id,
+        Purpose.key,
+        Purpose.category,
+        ConsentState.version,
+        ConsentState.granted_at,
+        ConsentState.expires_at,
+    )
+    .join(Purpose, Purpose.id == ConsentState.purpose_id)
+    .where(
+        Purpose.brand_id == bindparam("brand_id"),
+        ConsentState.status == ConsentStatus.GRANTED.value,
+        ConsentState.version == Purpose.current_version,
+        ConsentState.expires_at > bindparam("now", type_=ConsentState.expires_at.type),
+    )
+    .order_by(ConsentState.account_id, Purpose.position, Purpose.id)
+)
+_CONSENTS_BY_IDS = _CONSENTS.where(ConsentState.account_id.in_(bindparam("ids", expanding=True)))
+_CONSENTS_IN_RANGE = _CONSENTS.where(ConsentState.account_id.in_(_IN_RANGE))
+_ACCOUNTS = select(
+    Account.id,
+    Account.given_name,
+    Account.family_name,
+    Account.locale,
+    Account.email,
+    Account.phone,
+    Account.postal_address,
+)
+_ACCOUNTS_BY_IDS = _ACCOUNTS.where(Account.id.in_(bindparam("ids", expanding=True)))
+_ACCOUNTS_IN_RANGE = _ACCOUNTS.where(Account.id.in_(_IN_RANGE))
+
+
 def _project(
     session: Session,
     brand_id: int,
     relationships: Sequence[Row[int, int, str, datetime]],
     now: datetime,
-    in_page: Select[int] | None = None,
+    page_range: tuple[int, int] | None = None,
 ) -> Projection:
     if not relationships:
         return Projection(items=[])
-    account_ids: Select[int] | list[int] = (
-        in_page if in_page is not None else [row[1] for row in relationships]
-    )
+    account_ids = [row[1] for row in relationships]
+    params: dict[str, Any] = {"brand_id": brand_id, "now": now}
+    if page_range is None:
+        params["ids"] = account_ids
+    else:
+        params["after"], params["last"] = page_range
     consents: dict[int, list[dict[str, Any]]] = defaultdict(list)
     categories: dict[int, set[str]] = defaultdict(set)
+    query = _CONSENTS_BY_IDS if page_range is None else _CONSENTS_IN_RANGE
     for account_id, key, category, version, granted_at, expires_at in session.execute(
-        select(
-            ConsentState.account_id,
-            Purpose.key,
-            Purpose.category,
-            ConsentState.version,
-            ConsentState.granted_at,
-            ConsentState.expires_at,
-        )
-        .join(Purpose, Purpose.id == ConsentState.purpose_id)
-        .where(
-            ConsentState.account_id.in_(account_ids),
-            Purpose.brand_id == brand_id,
-            ConsentState.status == ConsentStatus.GRANTED.value,
-            ConsentState.version == Purpose.current_version,
-            ConsentState.expires_at > now,
-        )
-        .order_by(ConsentState.account_id, Purpose.position, Purpose.id)
+        query, params
     ):
         consents[account_id].append(
             {
@@ -146,11 +169,12 @@ def _project(
         names = [name for cat in cats for name in _CHANNELS.get(cat, ())]
         if names:
             covered[account_id] = [*_ADDRESSING, *sorted(names)]
-    profiles = _profiles(session, covered, in_page)
+    profiles = _profiles(session, covered, params, page_range is not None)
     personalised = [
         a for a, cats in categories.items() if PurposeCategory.PERSONALISATION.value in cats
     ]
-    interests, intents = _personalisation(session, brand_id, personalised, now, in_page)
+    in_page = _IN_RANGE if page_range is not None else None
+    interests, intents = _personalisation(session, brand_id, personalised, now, in_page, params)
 
     projection = Projection(items=[], first_id=relationships[0][0], last_id=relationships[-1][0])
     fields = projection.fields
@@ -171,22 +195,12 @@ def _project(
 
 
 def _profiles(
-    session: Session, covered: dict[int, list[str]], in_page: Select[int] | None
+    session: Session, covered: dict[int, list[str]], params: dict[str, Any], in_range: bool
 ) -> dict[int, dict[str, Any]]:
     if not covered:
         return {}
     profiles = {}
-    for row in session.execute(
-        select(
-            Account.id,
-            Account.given_name,
-            Account.family_name,
-            Account.locale,
-            Account.email,
-            Account.phone,
-            Account.postal_address,
-        ).where(Account.id.in_(in_page if in_page is not None else list(covered)))
-    ):
+    for row in session.execute(_ACCOUNTS_IN_RANGE if in_range else _ACCOUNTS_BY_IDS, params):
         if row[0] not in covered:
             continue
         values = {
@@ -207,6 +221,7 @@ def _personalisation(
     account_ids: list[int],
     now: datetime,
     in_page: Select[int] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> tuple[dict[int, list[str]], dict[int, list[dict[str, Any]]]]:
     if not account_ids:
         return {}, {}
@@ -220,7 +235,8 @@ def _personalisation(
             Topic.brand_id == brand_id,
             Topic.retired.is_(False),
         )
-        .order_by(DeclaredInterest.account_id, Topic.position, Topic.id)
+        .order_by(DeclaredInterest.account_id, Topic.position, Topic.id),
+        params or {},
     ):
         if account_id in interests:
             interests[account_id].append(key)
@@ -234,7 +250,8 @@ def _personalisation(
             Intent.withdrawn_at.is_(None),
             Intent.ends_on >= now.date(),
         )
-        .order_by(Intent.account_id, Intent.created_at.desc(), Intent.id.desc())
+        .order_by(Intent.account_id, Intent.created_at.desc(), Intent.id.desc()),
+        params or {},
     ):
         if intent.account_id not in interests:
             continue
