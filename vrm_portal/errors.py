@@ -39,7 +39,7 @@ def _texts(code: int) -> tuple[str, str]:
 
 
 def _wants_json() -> bool:
-    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
+    if request.path.startswith(("/api/", "/oauth/")) or request.path in ("/healthz", "/readyz"):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json" and not request.accept_mimetypes.accept_html

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -110,6 +111,7 @@ def test_a_reader_following_the_feed_never_skips_nor_repeats(feed_engine: Engine
                 page = changes_page(session, brand_id, after, 7)
             seen.extend(item["seq"] for item in page.items)
             after = page.next_cursor
+            time.sleep(0.002)  # a poller, not a busy loop: leave the GIL to the writers
             if not finished:
                 reads_during_writes += 1
             elif not page.items:

@@ -7,10 +7,10 @@ brand does not know, another brand's consumer and an erased one get the same 404
 from __future__ import annotations
 
 import re
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, json, request
+from flask import Blueprint, Response, current_app, json, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
@@ -22,6 +22,7 @@ from vrm_portal.clock import utcnow
 from vrm_portal.extensions import csrf, db, limiter
 from vrm_portal.history import service as history
 from vrm_portal.history.models import AccessKind
+from vrm_portal.history.recorder import AccessRecorder, access_row
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -30,7 +31,11 @@ limiter.exempt(bp)
 DEFAULT_LIMIT = 100
 #: How far ahead of our clock a brand's ``occurred_at`` may be (their clocks drift).
 CLOCK_SKEW = timedelta(minutes=5)
+#: Older times are typing errors (and year 1 with an offset cannot even be put in UTC).
+EARLIEST_OCCURRED_AT = datetime(1900, 1, 1, tzinfo=UTC)
 MAX_LIMIT = 1000
+#: A consumers cursor is a relationship id: a 32-bit integer column on PostgreSQL.
+MAX_CONSUMER_CURSOR = 2**31 - 1
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _PAIRWISE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
@@ -49,6 +54,15 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     if headers:
         response.headers.update(headers)
     return response
+
+
+def _record_read(**values: Any) -> None:
+    """Record a read for the consumer's transparency (see ``history.recorder``)."""
+    recorder: AccessRecorder | None = current_app.extensions.get("vrm_access_recorder")
+    if recorder is None:
+        history.record_access(db.session, **values)
+    else:
+        recorder.add(access_row(**values))
 
 
 def _int_param(name: str, default: int, *, low: int, high: int) -> int:
@@ -71,12 +85,11 @@ def _pairwise(consumer_id: str) -> str:
 def consumers() -> ResponseReturnValue:
     """The brand's consumers, ``limit`` at a time, in a stable order (keyset cursor)."""
     limit = _int_param("limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
-    after = _int_param("cursor", 0, low=0, high=10**18)
+    after = _int_param("cursor", 0, low=0, high=MAX_CONSUMER_CURSOR)
     caller, now = current_caller(), utcnow()
     page = projection.consumers_page(db.session, caller.brand_id, after, limit, now)
     if page.items:
-        history.record_access(
-            db.session,
+        _record_read(
             brand_id=caller.brand_id,
             client_pk=caller.client_pk,
             kind=AccessKind.CONSUMERS,
@@ -98,8 +111,7 @@ def consumer(consumer_id: str) -> ResponseReturnValue:
     page = projection.consumer(db.session, caller.brand_id, _pairwise(consumer_id), now)
     if not page.items:
         raise not_found()
-    history.record_access(
-        db.session,
+    _record_read(
         brand_id=caller.brand_id,
         client_pk=caller.client_pk,
         kind=AccessKind.CONSUMER,
@@ -122,8 +134,7 @@ def changes() -> ResponseReturnValue:
     caller = current_caller()
     page = projection.changes_page(db.session, caller.brand_id, after, limit)
     if page.items:
-        history.record_access(
-            db.session,
+        _record_read(
             brand_id=caller.brand_id,
             client_pk=caller.client_pk,
             kind=AccessKind.CHANGES,
@@ -185,6 +196,14 @@ def record_interaction(consumer_id: str) -> ResponseReturnValue:
             "The interaction cannot have happened in the future.",
             errors=[{"location": "body", "field": "occurred_at", "message": "is in the future"}],
         )
+    if data.occurred_at < EARLIEST_OCCURRED_AT:
+        raise ApiProblem(
+            422,
+            "validation-failed",
+            "Validation failed",
+            "The interaction cannot have happened before 1900.",
+            errors=[{"location": "body", "field": "occurred_at", "message": "is before 1900"}],
+        )
     found = projection.relationship_of(db.session, caller.brand_id, _pairwise(consumer_id))
     if found is None:
         raise not_found()
@@ -224,3 +243,23 @@ def record_interaction(consumer_id: str) -> ResponseReturnValue:
     }
     headers = {} if recorded.created else {"Idempotent-Replayed": "true"}
     return _json(document, 201, headers)
+
+
+# ---- The API's own documentation (public: no token) ---------------------------------
+# ``openapi`` reads this module's patterns and limits, hence the imports in the functions.
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> ResponseReturnValue:
+    """The OpenAPI 3.1 document of this API, generated from its schemas."""
+    from vrm_portal.api import openapi
+
+    return openapi.document_response()
+
+
+@bp.get("/docs")
+def docs() -> ResponseReturnValue:
+    """The API reference for brands' developers, rendered from the OpenAPI document."""
+    from vrm_portal.api import docs_page
+
+    return docs_page.render()
