@@ -400,8 +400,7 @@ def _paths(components: dict[str, Any]) -> dict[str, Any]:
                     },
                     "429": {
                         "description": _(
-                            "Too many token requests from this address: wait Retry-After "
-                            "seconds."
+                            "Too many token requests from this address: wait Retry-After seconds."
                         ),
                         "content": {
                             "application/problem+json": {
