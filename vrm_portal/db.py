@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -44,6 +46,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class utc_iso(FunctionElement[str]):
+    """A timestamp column rendered by the database as RFC 3339 UTC text, e.g.
+    ``2026-11-29T10:00:00.000000Z``: bulk reads skip building and formatting datetimes."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(utc_iso, "sqlite")
+def _utc_iso_sqlite(element: utc_iso, compiler: Any, **kw: Any) -> str:
+    # SQLAlchemy stores SQLite timestamps as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC).
+    return f"(replace({compiler.process(element.clauses, **kw)}, ' ', 'T') || 'Z')"
+
+
+@compiles(utc_iso, "postgresql")
+def _utc_iso_postgresql(element: utc_iso, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
 
 class Base(DeclarativeBase):

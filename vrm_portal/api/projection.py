@@ -17,6 +17,7 @@ from vrm_portal.accounts.models import Account
 from vrm_portal.brands.feed import change_document
 from vrm_portal.brands.models import BrandChange, BrandRelationship
 from vrm_portal.consent.models import ConsentState, ConsentStatus, Purpose, PurposeCategory
+from vrm_portal.db import utc_iso
 from vrm_portal.interests.models import DeclaredInterest, Intent, IntentBrand, Topic
 
 #: Profile fields each purpose category lets the brand read.
@@ -53,7 +54,7 @@ def consumers_page(
             BrandRelationship.id,
             BrandRelationship.account_id,
             BrandRelationship.pairwise_id,
-            BrandRelationship.created_at,
+            utc_iso(BrandRelationship.created_at),
         )
         .where(BrandRelationship.brand_id == brand_id, BrandRelationship.id > after)
         .order_by(BrandRelationship.id)
@@ -69,7 +70,7 @@ _ONE = select(
     BrandRelationship.id,
     BrandRelationship.account_id,
     BrandRelationship.pairwise_id,
-    BrandRelationship.created_at,
+    utc_iso(BrandRelationship.created_at),
 ).where(
     BrandRelationship.pairwise_id == bindparam("pairwise_id"),
     BrandRelationship.brand_id == bindparam("brand_id"),
@@ -105,8 +106,8 @@ _CONSENTS = (
         Purpose.key,
         Purpose.category,
         ConsentState.version,
-        ConsentState.granted_at,
-        ConsentState.expires_at,
+        utc_iso(ConsentState.granted_at),
+        utc_iso(ConsentState.expires_at),
     )
     .join(Purpose, Purpose.id == ConsentState.purpose_id)
     .where(
@@ -135,7 +136,7 @@ _ACCOUNTS_IN_RANGE = _ACCOUNTS.where(Account.id.in_(_IN_RANGE))
 def _project(
     session: Session,
     brand_id: int,
-    relationships: Sequence[Row[int, int, str, datetime]],
+    relationships: Sequence[Row[int, int, str, str]],
     now: datetime,
     page_range: tuple[int, int] | None = None,
 ) -> Projection:
@@ -158,8 +159,8 @@ def _project(
                 "purpose": key,
                 "category": category,
                 "version": version,
-                "granted_at": iso(granted_at) if granted_at else None,
-                "expires_at": iso(expires_at) if expires_at else None,
+                "granted_at": granted_at,
+                "expires_at": expires_at,
             }
         )
         categories[account_id].add(category)
@@ -181,7 +182,7 @@ def _project(
     for _id, account_id, pairwise_id, created_at in relationships:
         item: dict[str, Any] = {
             "consumer_id": pairwise_id,
-            "known_since": iso(created_at),
+            "known_since": created_at,
             "consents": consents.get(account_id, []),
             "profile": profiles.get(account_id, {}),
         }

@@ -10,7 +10,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, json, request
+import orjson
+from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
@@ -47,9 +48,7 @@ def _problem(problem: ApiProblem) -> ResponseReturnValue:
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    response = Response(
-        json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json"
-    )
+    response = Response(orjson.dumps(body), status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     if headers:
         response.headers.update(headers)
