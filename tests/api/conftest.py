@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from tests.consent.conftest import catalogue, notary
 from vrm_portal.accounts.models import Account
 from vrm_portal.brands import clients
 from vrm_portal.brands.service import brand_by_slug, pairwise_id_for
@@ -19,22 +20,10 @@ from vrm_portal.clock import utcnow
 from vrm_portal.consent import service
 from vrm_portal.consent.models import CollectionMethod
 from vrm_portal.consent.service import Change, Notary
-from vrm_portal.consent.signing import signing_key
-from vrm_portal.demo.catalogue import load_demo_catalogue
+
+__all__ = ["catalogue", "notary"]
 
 ALL_SCOPES = "consumers:read changes:read interactions:write"
-
-
-@pytest.fixture
-def notary(app: Flask) -> Notary:
-    with app.app_context():
-        return Notary(signing_key(), "http://localhost")
-
-
-@pytest.fixture
-def catalogue(db_session: Session) -> None:
-    load_demo_catalogue(db_session)
-    db_session.commit()
 
 
 @dataclass

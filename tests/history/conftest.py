@@ -8,31 +8,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from tests.conftest import sign_in
+from tests.consent.conftest import alice, catalogue
 from vrm_portal.accounts.models import Account
 from vrm_portal.brands.models import Brand
 from vrm_portal.brands.service import brand_by_slug
 from vrm_portal.clock import utcnow
-from vrm_portal.demo.catalogue import load_demo_catalogue
 from vrm_portal.history.models import Interaction, InteractionType
 
-
-@pytest.fixture
-def catalogue(db_session: Session) -> None:
-    """The demo brand group: three brands with their purposes and topics."""
-    load_demo_catalogue(db_session)
-    db_session.commit()
-
-
-@pytest.fixture
-def alice(client: FlaskClient, make_account: Callable[..., Account], catalogue: None) -> Account:
-    """Alice, with an account, signed in in the test's main browser (catalogue loaded)."""
-    account = make_account("alice@example.com")
-    sign_in(client, "alice@example.com")
-    return account
+__all__ = ["alice", "catalogue"]
 
 
 @pytest.fixture
