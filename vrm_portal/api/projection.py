@@ -32,10 +32,6 @@ _CHANNELS = {
 _ADDRESSING = ("given_name", "family_name", "language")
 
 
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 @dataclass
 class Projection:
     """Consumers as the brand may see them, and what the read covered (access records)."""

@@ -19,7 +19,7 @@ from vrm_portal.api import projection
 from vrm_portal.api.oauth import current_caller, require
 from vrm_portal.api.problems import ApiProblem, invalid_parameter, not_found
 from vrm_portal.api.schemas import InteractionIn
-from vrm_portal.clock import utcnow
+from vrm_portal.clock import rfc3339, utcnow
 from vrm_portal.extensions import csrf, db, limiter
 from vrm_portal.history import service as history
 from vrm_portal.history.models import AccessKind
@@ -55,13 +55,27 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return response
 
 
-def _record_read(**values: Any) -> None:
-    """Record a read for the consumer's transparency (see ``history.recorder``)."""
+def _record_read(
+    kind: AccessKind, scope: str, first_id: int, last_id: int, count: int, fields: Any
+) -> None:
+    """Record the caller's read for the consumers' transparency (see ``history.recorder``)."""
+    caller = current_caller()
+    row = access_row(
+        brand_id=caller.brand_id,
+        client_pk=caller.client_pk,
+        kind=kind,
+        scope=scope,
+        first_id=first_id,
+        last_id=last_id,
+        count=count,
+        fields=fields,
+        now=utcnow(),
+    )
     recorder: AccessRecorder | None = current_app.extensions.get("vrm_access_recorder")
     if recorder is None:
-        history.record_access(db.session, **values)
+        history.record_access(db.session, row)
     else:
-        recorder.add(access_row(**values))
+        recorder.add(row)
 
 
 def _int_param(name: str, default: int, *, low: int, high: int) -> int:
@@ -89,15 +103,12 @@ def consumers() -> ResponseReturnValue:
     page = projection.consumers_page(db.session, caller.brand_id, after, limit, now)
     if page.items:
         _record_read(
-            brand_id=caller.brand_id,
-            client_pk=caller.client_pk,
             kind=AccessKind.CONSUMERS,
             scope="consumers:read",
             first_id=page.first_id,
             last_id=page.last_id,
             count=len(page.items),
             fields=page.fields,
-            now=now,
         )
     next_cursor = str(page.last_id) if len(page.items) == limit else None
     return _json({"items": page.items, "next_cursor": next_cursor})
@@ -111,15 +122,12 @@ def consumer(consumer_id: str) -> ResponseReturnValue:
     if not page.items:
         raise not_found()
     _record_read(
-        brand_id=caller.brand_id,
-        client_pk=caller.client_pk,
         kind=AccessKind.CONSUMER,
         scope="consumers:read",
         first_id=page.first_id,
         last_id=page.last_id,
         count=1,
         fields=page.fields,
-        now=now,
     )
     return _json(page.items[0])
 
@@ -134,15 +142,12 @@ def changes() -> ResponseReturnValue:
     page = projection.changes_page(db.session, caller.brand_id, after, limit)
     if page.items:
         _record_read(
-            brand_id=caller.brand_id,
-            client_pk=caller.client_pk,
             kind=AccessKind.CHANGES,
             scope="changes:read",
             first_id=page.items[0]["seq"],
             last_id=page.next_cursor,
             count=len(page.items),
             fields=["consent"],
-            now=utcnow(),
         )
     return _json({"items": page.items, "next_cursor": str(page.next_cursor)})
 
@@ -232,8 +237,8 @@ def record_interaction(consumer_id: str) -> ResponseReturnValue:
         "interaction_id": interaction.interaction_id,
         "consumer_id": consumer_id,
         "type": interaction.type,
-        "occurred_at": projection.iso(interaction.occurred_at),
-        "recorded_at": projection.iso(interaction.recorded_at),
+        "occurred_at": rfc3339(interaction.occurred_at),
+        "recorded_at": rfc3339(interaction.recorded_at),
         "summary": interaction.summary,
         "reference": interaction.body.get("reference"),
         "channel": interaction.body.get("channel"),

@@ -19,6 +19,7 @@ from sqlalchemy import Table, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from vrm_portal.brands.models import Brand, BrandChange, BrandRelationship, ChangeKind
+from vrm_portal.clock import rfc3339
 from vrm_portal.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 _BRANDS = cast(Table, Brand.__table__)
@@ -111,6 +112,6 @@ def change_document(
         "seq": seq,
         "type": kind,
         "consumer_id": pairwise_id,
-        "occurred_at": occurred_at.isoformat().replace("+00:00", "Z"),
+        "occurred_at": rfc3339(occurred_at),
         "data": data,
     }

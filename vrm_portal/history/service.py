@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -14,7 +13,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vrm_portal.history.models import AccessKind, AccessRecord, Interaction
+from vrm_portal.history.models import AccessRecord, Interaction
 
 _ACCESS = cast(Table, AccessRecord.__table__)
 
@@ -23,33 +22,9 @@ class IdempotencyConflict(ValueError):
     """The Idempotency-Key was already used for a different request body."""
 
 
-def record_access(
-    session: Session,
-    *,
-    brand_id: int,
-    client_pk: int,
-    kind: AccessKind,
-    scope: str,
-    first_id: int,
-    last_id: int,
-    count: int,
-    fields: Iterable[str],
-    now: datetime,
-) -> None:
-    """One row per API read, however many consumers it returned (see ``AccessRecord``)."""
-    session.execute(
-        insert(_ACCESS).values(
-            brand_id=brand_id,
-            client_pk=client_pk,
-            at=now,
-            kind=kind.value,
-            scope=scope,
-            first_id=first_id,
-            last_id=last_id,
-            count=count,
-            fields=sorted(fields),
-        )
-    )
+def record_access(session: Session, row: dict[str, Any]) -> None:
+    """Write one access record (``recorder.access_row``) in the session's transaction."""
+    session.execute(insert(_ACCESS).values(**row))
 
 
 @dataclass(frozen=True)
