@@ -261,3 +261,7 @@ wrk: ## Make sure wrk (HTTP load generator, for bench-api) is installed
 
 bench-api: install wrk ## Brand API benchmarks (gunicorn + wrk) on SQLite (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
 	$(PY) bench/brand_api.py $(BENCH_ARGS)
+
+.PHONY: bench-export
+bench-export: install ## Export benchmark: time and peak memory for 1k/10k/100k history entries (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
+	$(PY) bench/export.py $(BENCH_ARGS)

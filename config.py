@@ -162,6 +162,10 @@ class Config:
     RECEIPT_KEY_AUTOGENERATE = False
     #: How long the link that confirms an email consent (double opt-in) stays valid.
     CONSENT_CONFIRMATION_TTL = timedelta(hours=48)
+    #: Account deletion: how long a scheduled erasure waits, so the consumer can cancel it.
+    ERASURE_GRACE = timedelta(days=_env_int("VRM_ERASURE_GRACE_DAYS", 30))
+    #: An account without a password may be deleted only this soon after signing in.
+    ERASURE_REAUTH_WINDOW = timedelta(minutes=10)
     #: Social and OpenID Connect sign-in: name -> settings (see social_providers_from_env).
     SOCIAL_PROVIDERS: dict[str, dict[str, str]] = {}
     #: Seconds to wait for a provider (discovery, keys, token, user info) before giving up.
@@ -227,6 +231,8 @@ class Config:
                 "VRM_RECEIPT_SIGNING_KEY_FILE must name the PEM file of the consent receipt "
                 "signing key (for instance: openssl genpkey -algorithm ed25519 -out receipts.pem)"
             )
+        if not 1 <= self.ERASURE_GRACE.days <= 90:
+            raise ConfigError("VRM_ERASURE_GRACE_DAYS must be between 1 and 90")
         if self.DEV_IDP and self.ENV_NAME != "development":
             raise ConfigError("VRM_DEV_IDP works only with VRM_ENV=development")
         if self.SOCIAL_HTTP_TIMEOUT <= 0:

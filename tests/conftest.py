@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -239,3 +240,34 @@ def scratch_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A new, empty database for one test (migrations, extra processes)."""
     with scratch_database(database_url, tmp_path, "scratch") as url:
         yield url
+
+
+@dataclass
+class ScratchPortal:
+    """A second app over its own freshly migrated database, for commands that open their
+    own connections and commit (so they never see the rolled-back test transaction)."""
+
+    app: Flask
+    engine: Engine
+
+
+@contextmanager
+def scratch_portal(
+    database_url: str, smtp_port: int, folder: Path, prefix: str, seed: Callable[[Session], None]
+) -> Iterator[ScratchPortal]:
+    """A ``ScratchPortal`` whose database ``seed`` filled (and committed), dropped afterwards."""
+    with scratch_database(database_url, folder, prefix) as url:
+        engine = create_db_engine(url)
+        try:
+            schema.upgrade(engine)
+            with Session(engine) as session:
+                seed(session)
+                session.commit()
+            app = create_app(app_overrides(url, smtp_port, folder / "instance"))
+            try:
+                yield ScratchPortal(app, engine)
+            finally:
+                with app.app_context():
+                    db.engine.dispose()
+        finally:
+            engine.dispose()

@@ -31,10 +31,12 @@ from vrm_portal.extensions import babel, csrf, limiter, login_manager
 from vrm_portal.extensions import db as database
 from vrm_portal.i18n import LOCALE_NAMES, select_locale
 from vrm_portal.interests import views as interests_views
+from vrm_portal.mydata import views as mydata_views
 from vrm_portal.public import health
 from vrm_portal.public import views as public_views
-
-APP_NAME = "VRM Portal"
+from vrm_portal.requests import export_views
+from vrm_portal.requests import views as erasure_views
+from vrm_portal.web import APP_NAME
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -95,6 +97,10 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(consent_views.bp)
     app.register_blueprint(consent_views.wellknown)
     app.register_blueprint(interests_views.bp)
+    app.register_blueprint(mydata_views.bp)
+    app.register_blueprint(export_views.bp)
+    app.register_blueprint(erasure_views.bp)
+    app.register_blueprint(erasure_views.farewell_bp)
     app.register_blueprint(social_views.bp)
     api_oauth.init_app(app)
     app.register_blueprint(api_views.bp)

@@ -10,6 +10,9 @@ from flask_wtf import FlaskForm
 
 from vrm_portal.accounts.history import ClientInfo
 
+#: The product's name, in page titles, emails and exports.
+APP_NAME = "VRM Portal"
+
 
 def client_info() -> ClientInfo:
     """Where the current request comes from (after ProxyFix, when configured)."""

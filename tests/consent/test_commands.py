@@ -5,53 +5,35 @@ they only see committed data, never the rolled-back transaction of the other tes
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from flask import Flask
-from sqlalchemy import Engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from tests.conftest import app_overrides, scratch_database
-from vrm_portal import create_app, schema
+from tests.conftest import ScratchPortal, scratch_portal
 from vrm_portal.accounts.models import Account
 from vrm_portal.clock import utcnow
 from vrm_portal.consent import service
 from vrm_portal.consent.models import CollectionMethod, ConsentEvent
 from vrm_portal.consent.service import Change
 from vrm_portal.consent.signing import current_notary
-from vrm_portal.db import create_db_engine
 from vrm_portal.demo.catalogue import load_demo_catalogue
-from vrm_portal.extensions import db
+
+Portal = ScratchPortal
 
 
-@dataclass
-class Portal:
-    app: Flask
-    engine: Engine
+def _seed(session: Session) -> None:
+    load_demo_catalogue(session)
+    session.add(Account(email="carol@example.com"))
 
 
 @pytest.fixture
 def portal(database_url, smtp, tmp_path) -> Iterator[Portal]:
     """A second app over a freshly migrated scratch database with the demo catalogue."""
-    with scratch_database(database_url, tmp_path, "commands") as url:
-        engine = create_db_engine(url)
-        try:
-            schema.upgrade(engine)
-            with Session(engine) as session:
-                load_demo_catalogue(session)
-                session.add(Account(email="carol@example.com"))
-                session.commit()
-            port, _mailbox = smtp
-            app = create_app(app_overrides(url, port, tmp_path / "instance"))
-            try:
-                yield Portal(app, engine)
-            finally:
-                with app.app_context():
-                    db.engine.dispose()
-        finally:
-            engine.dispose()
+    port, _mailbox = smtp
+    with scratch_portal(database_url, port, tmp_path, "commands", _seed) as portal:
+        yield portal
 
 
 def record(portal: Portal, *, days_ago: int = 0) -> list[ConsentEvent]:

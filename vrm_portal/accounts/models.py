@@ -173,7 +173,11 @@ class AccountEvent(Base):
     """The account's security history, shown to its owner ("Security activity")."""
 
     __tablename__ = "account_events"
-    __table_args__ = (Index("ix_account_events_account_id_id", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_account_events_account_id_id", "account_id", "id"),
+        # The consumer's timeline ("My data"), newest first.
+        Index("ix_account_events_account_id_created_at", "account_id", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

@@ -83,6 +83,10 @@ class BrandChange(Base):
     """
 
     __tablename__ = "brand_changes"
+    __table_args__ = (
+        # "Who read my data": the consumer's entries, to test them against feed reads.
+        Index("ix_brand_changes_pairwise_id_seq", "pairwise_id", "seq"),
+    )
 
     brand_id: Mapped[int] = mapped_column(
         ForeignKey("brands.id", ondelete="CASCADE"), primary_key=True

@@ -51,6 +51,8 @@ class CollectionMethod(enum.StrEnum):
     IMPORT = "import"
     API = "api"
     STAFF = "staff"
+    #: The consumer erased their account: every consent still standing ends with it.
+    ERASURE = "erasure"
 
 
 class ConsentStatus(enum.StrEnum):
@@ -150,6 +152,8 @@ class ConsentEvent(Base):
     __table_args__ = (
         Index("ix_consent_events_subject_key_seq", "subject_key", "seq"),
         Index("ix_consent_events_brand_slug_seq", "brand_slug", "seq"),
+        # The consumer's timeline ("My data"), newest first.
+        Index("ix_consent_events_subject_key_occurred_at", "subject_key", "occurred_at", "seq"),
     )
 
     #: Position in the chain: 1, 2, 3… with no gap.

@@ -181,6 +181,12 @@ def history(
     return entries, total
 
 
+def purpose_titles(session: Session, locale: str) -> dict[tuple[str, str, int], str]:
+    """Every purpose text's title in ``locale``, by (brand slug, purpose key, version): how
+    pages name the purpose of a ledger event, which records only keys."""
+    return _titles(session, locale)
+
+
 def _titles(session: Session, locale: str) -> dict[tuple[str, str, int], str]:
     rows = session.execute(
         select(

@@ -1,0 +1,1 @@
+"""The consumer's "My data" pages: one timeline of the relationship, and who read what."""
