@@ -8,6 +8,8 @@ from tests.conftest import PASSWORD, sign_in, submit
 from vrm_portal.accounts import passwords
 from vrm_portal.accounts.models import Account
 from vrm_portal.cli import DEMO_ACCOUNTS, DEMO_PASSWORD
+from vrm_portal.history.coverage import covered_record_ids
+from vrm_portal.history.models import AccessRecord, Interaction
 
 
 def test_seed_demo_creates_the_demo_sign_ins_once(app, connection, db_session):
@@ -72,3 +74,22 @@ def test_promoting_a_signed_in_consumer_ends_their_sessions(app, client, make_ac
     assert client.get("/account/").status_code == 302
     again = submit(client, "/login", {"email": "carol@example.com", "password": PASSWORD})
     assert again.location == "/login/two-factor/setup"
+
+
+def test_seed_demo_gives_my_data_something_to_show_once(app, connection, db_session):
+    """The demo consumer's timeline and "who read my data" are not empty, and a second
+    run adds nothing."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["vrm", "seed-demo"]).exit_code == 0
+    assert runner.invoke(args=["vrm", "seed-demo"]).exit_code == 0
+    consumer = db_session.scalars(
+        select(Account).where(Account.email == "consumer@demo.vrm.example")
+    ).one()
+    interactions = db_session.scalars(
+        select(Interaction.type).where(Interaction.account_id == consumer.id)
+    ).all()
+    assert sorted(interactions) == ["service-visit", "test-drive"]
+    covered = db_session.scalars(
+        select(AccessRecord.kind).where(AccessRecord.id.in_(covered_record_ids(consumer.id)))
+    ).all()
+    assert sorted(covered) == ["consumer", "consumers"]

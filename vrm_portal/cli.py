@@ -16,7 +16,7 @@ from vrm_portal.clock import utcnow
 from vrm_portal.consent import commands as consent_commands
 from vrm_portal.consent.signing import current_notary
 from vrm_portal.demo.catalogue import load_demo_catalogue
-from vrm_portal.demo.history import seed_demo_history
+from vrm_portal.demo.history import seed_demo_activity, seed_demo_history
 from vrm_portal.extensions import db
 from vrm_portal.requests import commands as request_commands
 from vrm_portal.webhooks import commands as webhook_commands
@@ -95,6 +95,9 @@ def seed_demo() -> None:
         clients.ensure_client(
             session, brand, client_id, secret, list(clients.SCOPES), utcnow(), "Demo CRM"
         )
+        demo_client = clients.find_client(session, client_id)
+        if seeded and demo_client is not None:
+            seed_demo_activity(session, consumer, demo_client)
     db.commit()
     if report.brands_created:
         click.echo(f"Demo brands created: {', '.join(report.brands_created)}")
