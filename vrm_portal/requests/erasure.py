@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session
 from vrm_portal.accounts.models import Account, AccountEvent, AuthSession, EmailToken
 from vrm_portal.accounts.social.models import LinkedIdentity, PendingIdentityLink
 from vrm_portal.brands import feed
-from vrm_portal.brands.models import BrandRelationship, ChangeKind
+from vrm_portal.brands.models import Brand, BrandRelationship, ChangeKind
+from vrm_portal.consent import ledger
 from vrm_portal.consent import service as consent_service
 from vrm_portal.consent.models import (
     CollectionMethod,
@@ -197,14 +198,26 @@ def erase_account(
     request: DataRequest,
     now: datetime,
 ) -> Erased:
-    """Erase ``account`` and complete ``request`` (its erasure request); see the module."""
+    """Erase ``account`` and complete ``request`` (its erasure request); see the module.
+
+    Locks in the project's order, so that concurrent writers cannot deadlock with it: the
+    ledger head, then every brand the consumer knows in ascending id (the withdrawals and
+    the ``consumer.erased`` entries then only take locks already held).
+    """
     session.flush()
-    withdrawn = _withdraw_standing_consents(session, notary, account, now)
+    ledger.lock_head(session)
     relationships = session.execute(
         select(BrandRelationship.brand_id, BrandRelationship.pairwise_id)
         .where(BrandRelationship.account_id == account.id)
         .order_by(BrandRelationship.brand_id)
     ).all()
+    session.execute(
+        select(Brand.id)
+        .where(Brand.id.in_([brand_id for brand_id, _pairwise in relationships]))
+        .order_by(Brand.id)
+        .with_for_update()
+    ).all()
+    withdrawn = _withdraw_standing_consents(session, notary, account, now)
     for brand_id, pairwise_id in relationships:
         feed.append_change(session, brand_id, ChangeKind.CONSUMER_ERASED, pairwise_id, now, {})
     rows = _delete_rows(session, account.id)
