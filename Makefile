@@ -265,3 +265,7 @@ bench-api: install wrk ## Brand API benchmarks (gunicorn + wrk) on SQLite (BENCH
 .PHONY: bench-export
 bench-export: install ## Export benchmark: time and peak memory for 1k/10k/100k history entries (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
 	$(PY) bench/export.py $(BENCH_ARGS)
+
+.PHONY: bench-mydata
+bench-mydata: install ## My data benchmark: timeline and "who read my data" pages for 100k history entries (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
+	$(PY) bench/my_data.py $(BENCH_ARGS)

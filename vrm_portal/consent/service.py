@@ -241,6 +241,8 @@ def honour_gpc(
             ConsentState.granted_despite_gpc.is_(False),
             Purpose.shares_with_third_parties.is_(True),
         )
+        # Brand rows are locked in ascending id, the project's lock order (see CONTRIBUTING).
+        .order_by(Purpose.brand_id, ConsentState.id)
     ).all()
     if not candidates:
         return []
@@ -258,11 +260,19 @@ def honour_gpc(
 def expire_due(session: Session, notary: Notary, *, now: datetime, limit: int = 1000) -> int:
     """Record ``expired`` for grants past their validity; returns how many (cron-friendly)."""
     head = ledger.lock_head(session)
-    due = session.scalars(
-        select(ConsentState)
+    due_ids = (
+        select(ConsentState.id)
         .where(ConsentState.status == ConsentStatus.GRANTED, ConsentState.expires_at <= now)
         .order_by(ConsentState.id)
         .limit(limit)
+        .scalar_subquery()
+    )
+    # The batch's brand rows are locked in ascending id, the project's lock order.
+    due = session.scalars(
+        select(ConsentState)
+        .join(Purpose, Purpose.id == ConsentState.purpose_id)
+        .where(ConsentState.id.in_(due_ids))
+        .order_by(Purpose.brand_id, ConsentState.id)
     ).all()
     for state in due:
         account = session.get(Account, state.account_id)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vrm_portal.brands.models import ApiClient, Brand, BrandRelationship
-from vrm_portal.history.coverage import covers
+from vrm_portal.history.coverage import covered_record_ids
 from vrm_portal.history.models import AccessKind, AccessRecord
 
 DEFAULT_PER_PAGE = 25
@@ -93,13 +93,22 @@ def field_label(name: str) -> str:
 def reads_by_brand(session: Session, account_id: int) -> list[BrandReads]:
     """Each brand the consumer has a relationship with: how many reads covered them, and
     the last one (brands that never read anything included), by brand name."""
+    covered = covered_record_ids(account_id).subquery("covered")
+    reads = (
+        select(
+            AccessRecord.brand_id,
+            func.count(AccessRecord.id).label("reads"),
+            func.max(AccessRecord.at).label("last_at"),
+        )
+        .join(covered, covered.c.id == AccessRecord.id)
+        .group_by(AccessRecord.brand_id)
+        .subquery("reads")
+    )
     rows = session.execute(
-        select(Brand, func.count(AccessRecord.id), func.max(AccessRecord.at))
-        .select_from(Brand)
+        select(Brand, func.coalesce(reads.c.reads, 0), reads.c.last_at)
         .join(BrandRelationship, BrandRelationship.brand_id == Brand.id)
-        .outerjoin(AccessRecord, covers(BrandRelationship))
+        .outerjoin(reads, reads.c.brand_id == Brand.id)
         .where(BrandRelationship.account_id == account_id)
-        .group_by(Brand.id)
         .order_by(Brand.name, Brand.id)
     )
     return [BrandReads(brand, count, last_at) for brand, count, last_at in rows]
@@ -120,20 +129,18 @@ def reads_of(
     """
     if per_page < 1:
         raise ValueError("per_page must be at least 1")
-    where = [BrandRelationship.account_id == account_id]
-    if brand is not None:
-        where.append(BrandRelationship.brand_id == brand.id)
-    base = select(AccessRecord.id).join(BrandRelationship, covers(BrandRelationship)).where(*where)
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    covered = covered_record_ids(account_id, brand.id if brand is not None else None).subquery(
+        "covered"
+    )
+    total = session.scalar(select(func.count()).select_from(covered)) or 0
     pages = max(1, -(-total // per_page))
     number = page if 1 <= page <= pages else 1
     rows = session.execute(
         select(AccessRecord, Brand.name, Brand.slug, ApiClient.client_id, ApiClient.name)
         .select_from(AccessRecord)
-        .join(BrandRelationship, covers(BrandRelationship))
+        .join(covered, covered.c.id == AccessRecord.id)
         .join(Brand, Brand.id == AccessRecord.brand_id)
         .outerjoin(ApiClient, ApiClient.id == AccessRecord.client_pk)
-        .where(*where)
         .order_by(AccessRecord.at.desc(), AccessRecord.id.desc())
         .offset((number - 1) * per_page)
         .limit(per_page)
