@@ -36,23 +36,18 @@ import argparse
 import json
 import os
 import resource
-import secrets
-import shutil
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from bench.scratch import scratch_database
 from vrm_portal import schema
 from vrm_portal.accounts.models import Account, AccountEvent
 from vrm_portal.brands.models import Brand
@@ -66,33 +61,6 @@ FORMATS = ("json", "csv", "html")
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-@contextmanager
-def scratch_database(url: str | None) -> Iterator[str]:
-    """A database of this run's own, removed at the end (SQLite file or PostgreSQL DB)."""
-    if url is None or make_url(url).get_backend_name() == "sqlite":
-        directory = Path(tempfile.mkdtemp(prefix="vrm_bench_export_"))
-        try:
-            yield f"sqlite:///{directory / 'bench.sqlite3'}"
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        return
-    server = make_url(url)
-    if server.get_backend_name() != "postgresql":
-        raise SystemExit(f"unsupported database {server.get_backend_name()!r}")
-    name = f"vrm_bench_export_{secrets.token_hex(4)}"
-    admin = server.set(drivername="postgresql", database="postgres")
-    admin_dsn = admin.render_as_string(hide_password=False)
-    with psycopg.connect(admin_dsn, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def seed(url: str, sizes: list[int], batch: int) -> dict[int, int]:
@@ -269,7 +237,10 @@ def main() -> None:
 
     sizes = [int(size) for size in args.sizes.split(",")]
     formats = [name for name in args.formats.split(",") if name]
-    with scratch_database(args.database_url) as url, tempfile.TemporaryDirectory() as instance:
+    with (
+        scratch_database(args.database_url, "export") as url,
+        tempfile.TemporaryDirectory() as instance,
+    ):
         engine_name = make_url(url).get_backend_name()
         log(f"==> seeding ({engine_name})")
         accounts = seed(url, sizes, args.batch)

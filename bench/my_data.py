@@ -69,24 +69,20 @@ import math
 import os
 import platform
 import secrets
-import shutil
 import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import Engine, event, insert, select, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from bench.scratch import scratch_database
 from vrm_portal import schema  # imports vrm_portal.all_models: every model is mapped
 from vrm_portal.accounts.models import Account, AccountEvent, EventKind
 from vrm_portal.brands.models import ApiClient, Brand, BrandChange, BrandRelationship, ChangeKind
@@ -128,34 +124,7 @@ def log(message: str) -> None:
     print(f"  .. {message}", file=sys.stderr, flush=True)
 
 
-# ---- scratch database ---------------------------------------------------------------
-
-
-@contextmanager
-def scratch_database(url: str | None) -> Iterator[str]:
-    """A database of this run's own, removed at the end (SQLite file or PostgreSQL DB)."""
-    if url is None or make_url(url).get_backend_name() == "sqlite":
-        directory = Path(tempfile.mkdtemp(prefix="vrm_bench_mydata_"))
-        try:
-            yield f"sqlite:///{directory / 'bench.sqlite3'}"
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        return
-    server = make_url(url)
-    if server.get_backend_name() != "postgresql":
-        raise SystemExit(f"unsupported database {server.get_backend_name()!r}")
-    name = f"vrm_bench_mydata_{secrets.token_hex(4)}"
-    admin = server.set(drivername="postgresql", database="postgres")
-    admin_dsn = admin.render_as_string(hide_password=False)
-    with psycopg.connect(admin_dsn, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+# ---- the engine ---------------------------------------------------------------------
 
 
 def describe_engine(engine: Engine) -> str:
@@ -700,7 +669,10 @@ def main() -> None:
         parser.error("need --entries >= 400, --repeat >= 1, --access-records >= 3")
 
     load_start = os.getloadavg()[0]
-    with scratch_database(args.database_url) as url, tempfile.TemporaryDirectory() as instance:
+    with (
+        scratch_database(args.database_url, "mydata") as url,
+        tempfile.TemporaryDirectory() as instance,
+    ):
         engine = create_db_engine(url)
         engine_name = describe_engine(engine)
         engine.dispose()
