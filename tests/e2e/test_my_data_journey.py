@@ -106,3 +106,34 @@ def test_see_download_and_leave(
     # Signed out: personal pages ask to sign in again.
     page.goto("/my-data/")
     expect(page).to_have_url(f"{live_server.url}/login?next=%2Fmy-data%2F")
+
+
+def test_schedule_the_deletion_then_keep_the_account(
+    page: Page, live_server, make_account, check_a11y
+):
+    email = make_account()
+    sign_in_as(page, email)
+    page.goto("/account/")
+    page.get_by_role("link", name="Delete your account").click()
+    page.get_by_role("button", name="Delete my account").click()  # nothing filled in
+    expect(page.get_by_role("alert")).to_contain_text("Enter your password")
+    expect(page.get_by_role("alert")).to_contain_text("Tick the box")
+    check_a11y(page, "the delete account page with errors")
+
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_label("I understand that my account and my data will be deleted for good").check()
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.locator(".flashes")).to_contain_text("Your account will be deleted on")
+    expect(
+        page.get_by_role("heading", level=2, name="Your account will be deleted on")
+    ).to_be_visible()
+    check_a11y(page, "the delete account page while the deletion is scheduled")
+
+    page.goto("/my-data/")
+    expect(page.locator(".erasure-banner")).to_contain_text("Your account will be deleted on")
+    page.locator(".erasure-banner").get_by_role("link").click()
+    page.get_by_role("button", name="Keep my account").click()
+    expect(page.locator(".flashes")).to_contain_text("Your account will not be deleted.")
+    page.goto("/my-data/?type=requests")
+    expect(page.locator(".timeline")).to_contain_text("Cancelled")
+    expect(page.locator(".erasure-banner")).to_have_count(0)
