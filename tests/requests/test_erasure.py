@@ -23,12 +23,15 @@ from tests.requests.erasure_data import give_everything, rows_mentioning, rows_o
 from vrm_portal.accounts.models import Account, AuthSession
 from vrm_portal.all_models import Base
 from vrm_portal.brands.models import BrandChange
+from vrm_portal.brands.service import brand_by_slug
 from vrm_portal.clock import utcnow
 from vrm_portal.consent import ledger
 from vrm_portal.consent.models import ConsentEvent
 from vrm_portal.consent.service import Notary
 from vrm_portal.requests import erasure, service
 from vrm_portal.requests.models import DataRequest, RequestStatus
+from vrm_portal.webhooks.models import WebhookDelivery
+from vrm_portal.webhooks.service import register_endpoint
 
 __all__ = ["alice", "brand_api", "catalogue", "consents", "notary", "pairwise"]
 
@@ -505,3 +508,36 @@ def test_an_account_without_password_needs_a_recent_sign_in(
     fresh = client.post(PAGE, data={"csrf_token": token, "when": "now", "understood": "y"})
     assert fresh.status_code == 302
     assert db_session.get(Account, account_id, populate_existing=True) is None
+
+
+def test_brands_with_a_webhook_get_the_erasure_pushed(
+    client: FlaskClient, alice: Account, db_session: Session, notary: Notary
+) -> None:
+    """The ``consumer.erased`` entry joins the webhook outbox in the erasure's transaction."""
+    give_everything(db_session, notary, alice)
+    aurore = brand_by_slug(db_session, "aurore-automobiles")
+    assert aurore is not None
+    register_endpoint(
+        db_session,
+        aurore,
+        "https://crm.aurore.example/hooks",
+        allow_loopback_http=False,
+        now=utcnow(),
+    )
+    db_session.commit()
+    ask(client, when="now")
+    queued = (
+        db_session.execute(
+            select(BrandChange.kind)
+            .join(
+                WebhookDelivery,
+                (WebhookDelivery.brand_id == BrandChange.brand_id)
+                & (WebhookDelivery.change_seq == BrandChange.seq),
+            )
+            .where(BrandChange.brand_id == aurore.id)
+            .order_by(BrandChange.seq)
+        )
+        .scalars()
+        .all()
+    )
+    assert queued == ["consent.withdrawn", "consent.withdrawn", "consumer.erased"]
