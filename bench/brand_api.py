@@ -75,13 +75,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
-import psycopg
 import requests
-from psycopg import sql
 from sqlalchemy import Engine, Table, event, insert, select, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from bench.scratch import Scratch, scratch_database
 from vrm_portal import schema  # imports vrm_portal.all_models: every model is mapped
 from vrm_portal.accounts.models import Account
 from vrm_portal.brands.models import Brand, BrandChange, BrandRelationship, ChangeKind
@@ -111,10 +109,6 @@ LAST_PAGE_TARGET = 1.5
 #: "flat" (one page of 1,000 items is a few MiB; holding the data set would be hundreds).
 FLAT_GROWTH_LIMIT_MIB = 16.0
 RSS_SAMPLE_SECONDS = 0.05
-#: Databases the bench must never touch, whatever the URL says.
-PROTECTED_DATABASES = frozenset(
-    {"postgres", "template0", "template1", "test", "test_social", "test_h1", "test_h2", "test_h3"}
-)
 VENV_BIN = Path(sys.executable).parent
 MIB = 1024 * 1024
 
@@ -149,43 +143,6 @@ def load_average() -> str:
 
 
 # ---- scratch database ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scratch:
-    url: str
-    #: What the report calls it: the file, or the PostgreSQL database name.
-    label: str
-
-
-@contextmanager
-def scratch_database(url: str | None) -> Iterator[Scratch]:
-    """A database of this run's own, removed at the end (SQLite file or PostgreSQL DB)."""
-    if url is None or make_url(url).get_backend_name() == "sqlite":
-        directory = Path(tempfile.mkdtemp(prefix="bench_api_"))
-        path = directory / "bench.sqlite3"
-        try:
-            yield Scratch(f"sqlite:///{path}", str(path))
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        return
-    server = make_url(url)
-    if server.get_backend_name() != "postgresql":
-        raise SystemExit(f"unsupported database {server.get_backend_name()!r}")
-    name = f"bench_api_{os.getpid()}"
-    if name in PROTECTED_DATABASES or not name.startswith("bench_api_"):
-        raise SystemExit(f"refusing to use database {name!r}")
-    admin = server.set(drivername="postgresql", database="postgres")
-    admin_dsn = admin.render_as_string(hide_password=False)
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with psycopg.connect(admin_dsn, autocommit=True) as connection:
-        connection.execute(drop)  # a leftover of a killed run with the same pid
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield Scratch(server.set(database=name).render_as_string(hide_password=False), name)
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as connection:
-            connection.execute(drop)
 
 
 def describe_engine(engine: Engine) -> str:
@@ -1023,7 +980,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.skip_wrk and shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: make bench-api installs it, or use --skip-wrk")
     with (
-        scratch_database(args.database_url) as scratch,
+        scratch_database(args.database_url, "api") as scratch,
         tempfile.TemporaryDirectory(prefix="bench_api_work_") as work,
     ):
         engine = create_db_engine(scratch.url)

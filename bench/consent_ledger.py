@@ -73,8 +73,6 @@ import platform
 import pstats
 import random
 import resource
-import secrets
-import shutil
 import sqlite3
 import tempfile
 import threading
@@ -82,13 +80,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import (
     Column,
     Connection,
@@ -103,9 +99,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.scratch import Scratch, scratch_database
 from vrm_portal import schema  # imports vrm_portal.all_models: every model is mapped
 from vrm_portal.accounts.models import Account
 from vrm_portal.brands.models import Brand, BrandRelationship
@@ -128,10 +124,6 @@ TARGET_RATIO = 0.5
 #: Peak RSS growth during verify above which memory is not "flat" (a streaming verify
 #: holds one fetch batch; holding the events would take hundreds of MiB per million).
 FLAT_MEMORY_LIMIT_MIB = 64.0
-#: Databases the bench must never touch, whatever the URL says.
-PROTECTED_DATABASES = frozenset(
-    {"postgres", "template0", "template1", "test", "test_social", "test_h1", "test_h2", "test_h3"}
-)
 BRANDS = ("aurore-automobiles", "maison-berlingot", "domaine-des-coteaux")
 #: Non-email purposes: no double opt-in, so every grant is recorded at once.
 PURPOSES = ("personalised-offers", "analytics")
@@ -145,43 +137,6 @@ def log(message: str) -> None:
 
 
 # ---- scratch database ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scratch:
-    url: str
-    #: What the report calls it: the file, or the PostgreSQL database name.
-    label: str
-
-
-@contextmanager
-def scratch_database(url: str | None) -> Iterator[Scratch]:
-    """A database of this run's own, removed at the end (SQLite file or PostgreSQL DB)."""
-    if url is None or make_url(url).get_backend_name() == "sqlite":
-        directory = Path(tempfile.mkdtemp(prefix="vrm_bench_"))
-        path = directory / "bench.sqlite3"
-        try:
-            yield Scratch(f"sqlite:///{path}", str(path))
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        return
-    server = make_url(url)
-    if server.get_backend_name() != "postgresql":
-        raise SystemExit(f"unsupported database {server.get_backend_name()!r}")
-    name = f"vrm_bench_{secrets.token_hex(4)}"
-    if name in PROTECTED_DATABASES or not name.startswith("vrm_bench_"):
-        raise SystemExit(f"refusing to use database {name!r}")
-    admin = server.set(drivername="postgresql", database="postgres")
-    admin_dsn = admin.render_as_string(hide_password=False)
-    with psycopg.connect(admin_dsn, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield Scratch(server.set(database=name).render_as_string(hide_password=False), name)
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def describe_engine(engine: Engine) -> str:
@@ -731,7 +686,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    with scratch_database(args.database_url) as scratch:
+    with scratch_database(args.database_url, "ledger") as scratch:
         engine = create_db_engine(
             scratch.url, pool_size=max(args.writers) + 2, max_overflow=max(args.writers)
         )

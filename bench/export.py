@@ -238,9 +238,10 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
     formats = [name for name in args.formats.split(",") if name]
     with (
-        scratch_database(args.database_url, "export") as url,
+        scratch_database(args.database_url, "export") as scratch,
         tempfile.TemporaryDirectory() as instance,
     ):
+        url = scratch.url
         engine_name = make_url(url).get_backend_name()
         log(f"==> seeding ({engine_name})")
         accounts = seed(url, sizes, args.batch)

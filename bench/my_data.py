@@ -670,9 +670,10 @@ def main() -> None:
 
     load_start = os.getloadavg()[0]
     with (
-        scratch_database(args.database_url, "mydata") as url,
+        scratch_database(args.database_url, "mydata") as scratch,
         tempfile.TemporaryDirectory() as instance,
     ):
+        url = scratch.url
         engine = create_db_engine(url)
         engine_name = describe_engine(engine)
         engine.dispose()
