@@ -7,7 +7,7 @@ Run (see bench/README.md)::
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 Every run works in its own scratch database, migrated with ``schema.upgrade``: a temporary
-SQLite file, or on PostgreSQL a fresh ``bench_api_<pid>`` database created on the server
+SQLite file, or on PostgreSQL a fresh ``vrm_bench_api_<random>`` database created on the server
 the URL names (the URL's own database is only used to connect) and dropped, with
 ``WITH (FORCE)``, at the end.
 
