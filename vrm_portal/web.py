@@ -36,6 +36,14 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+def page_arg() -> int:
+    """``?page=``, or 1 for anything that is not a plain page number (pages past the last
+    are the listing's to handle)."""
+    raw = request.args.get("page", "1")
+    # isascii(): str.isdigit() also accepts digits int() refuses, such as "²".
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 1
+
+
 def form_status(form: FlaskForm) -> int:
     """422 for a form sent back with errors, so clients and tests can tell; else 200."""
     return 422 if form.errors or getattr(form, "form_errors", None) else 200

@@ -31,7 +31,7 @@ from vrm_portal.extensions import db
 from vrm_portal.history.display import interaction_view
 from vrm_portal.history.queries import Page, interactions_of
 from vrm_portal.mail import send_later
-from vrm_portal.web import public_url
+from vrm_portal.web import page_arg, public_url
 
 bp = Blueprint("consent", __name__, url_prefix="/consents")
 wellknown = Blueprint("wellknown", __name__)
@@ -59,7 +59,7 @@ def brand(brand_slug: str) -> ResponseReturnValue:
         abort(404)
     views = queries.purpose_views(db.session, current_user.account, found, utcnow())
     recorded = interactions_of(
-        db.session, current_user.account.id, found.id, _page_arg(), per_page=RECORDED_PAGE_SIZE
+        db.session, current_user.account.id, found.id, page_arg(), per_page=RECORDED_PAGE_SIZE
     )
     return render_template(
         "consent/brand.html",
@@ -74,13 +74,6 @@ def brand(brand_slug: str) -> ResponseReturnValue:
             total=recorded.total,
         ),
     )
-
-
-def _page_arg() -> int:
-    """``?page=``, or 1 for anything that is not a plain page number."""
-    raw = request.args.get("page", "1")
-    # isascii(): str.isdigit() also accepts digits int() refuses, such as "²".
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 1
 
 
 @bp.post("/<brand_slug>/<purpose_key>")

@@ -14,6 +14,7 @@ from vrm_portal.brands.service import list_brands
 from vrm_portal.consent.web import page_locale
 from vrm_portal.extensions import db
 from vrm_portal.mydata import access, timeline
+from vrm_portal.web import page_arg
 
 bp = Blueprint("mydata", __name__, url_prefix="/my-data")
 
@@ -101,13 +102,6 @@ def show_timeline() -> ResponseReturnValue:
     )
 
 
-def _page_arg() -> int:
-    """``?page=``, or 1 for anything that is not a plain page number."""
-    raw = request.args.get("page", "1")
-    # isascii(): str.isdigit() also accepts digits int() refuses, such as "²".
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 1
-
-
 @bp.get("/access", endpoint="access")
 def show_access() -> ResponseReturnValue:
     account = current_user.account
@@ -116,7 +110,7 @@ def show_access() -> ResponseReturnValue:
     selected = _brand_arg(brands, notices)
     summary = access.reads_by_brand(db.session, account.id)
     reads = access.reads_of(
-        db.session, account.id, brand=selected, page=_page_arg(), per_page=ACCESS_PAGE_SIZE
+        db.session, account.id, brand=selected, page=page_arg(), per_page=ACCESS_PAGE_SIZE
     )
     slug = selected.slug if selected else None
     return render_template(
