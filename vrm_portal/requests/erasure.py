@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
@@ -45,7 +45,7 @@ from vrm_portal.consent.service import Change, Notary
 from vrm_portal.history.models import Interaction
 from vrm_portal.interests.models import DeclaredInterest, Intent, IntentBrand
 from vrm_portal.requests.models import DataRequest, RequestKind, RequestStatus
-from vrm_portal.requests.service import pending_erasure
+from vrm_portal.requests.service import pending_erasure, schedule_erasure
 
 log = logging.getLogger(__name__)
 
@@ -106,19 +106,9 @@ class DueRun:
 
 def erase_now(session: Session, notary: Notary, account: Account, now: datetime) -> Farewell:
     """Erase the account at once: completes its scheduled erasure, or records a new one."""
-    request = pending_erasure(session, account.id)
-    if request is None:
-        request = DataRequest(
-            account_id=account.id,
-            subject_key=account.subject_key,
-            kind=RequestKind.ERASURE.value,
-            status=RequestStatus.SCHEDULED.value,
-            requested_at=now,
-            due_at=now,
-            detail={},
-        )
-        session.add(request)
-        session.flush()
+    request = pending_erasure(session, account.id) or schedule_erasure(
+        session, account, now, grace=timedelta(0)
+    )
     email, locale = account.email, account.locale
     outcome = erase_account(session, notary, account, request, now)
     return Farewell(email, locale, request.reference, now, outcome.brands_told)
