@@ -188,6 +188,24 @@ class Config:
     #: Webhook endpoints may use plain http to a loopback host (development and tests).
     WEBHOOK_ALLOW_LOOPBACK_HTTP = False
 
+    #: Background jobs (Huey): ``sqlite:///<file>`` (embedded, one machine),
+    #: ``redis://host:port/db`` (production: several workers on several machines), or
+    #: ``immediate`` (run in the committing thread; the tests). Default: the Redis of
+    #: VRM_REDIS_URL when set, else instance/jobs.sqlite3.
+    JOBS_URL: str = _env("VRM_JOBS_URL") or (
+        _env("VRM_REDIS_URL") or f"sqlite:///{INSTANCE_PATH / 'jobs.sqlite3'}"
+    )
+    #: Seconds between the scheduler's looks at the schedules below (60 in production;
+    #: the tests use 1, so that "every minute" means every second).
+    JOBS_TICK_SECONDS = _env_int("VRM_JOBS_TICK_SECONDS", 60)
+    #: What used to be cron, as five-field cron expressions in UTC ("off" to disable).
+    SCHEDULE_EXPIRE_CONSENTS = _env("VRM_SCHEDULE_EXPIRE_CONSENTS", "17 3 * * *")
+    SCHEDULE_PROCESS_ERASURES = _env("VRM_SCHEDULE_PROCESS_ERASURES", "7 * * * *")
+    SCHEDULE_DELIVER_WEBHOOKS = _env("VRM_SCHEDULE_DELIVER_WEBHOOKS", "* * * * *")
+    SCHEDULE_REMINDERS = _env("VRM_SCHEDULE_REMINDERS", "0 8 * * *")
+    #: A consent that expires within this many days is on "What needs your attention".
+    REMINDER_DAYS = _env_int("VRM_REMINDER_DAYS", 30)
+
     LOGIN_RATE_LIMIT = _env("VRM_LOGIN_RATE_LIMIT", "10 per minute;60 per hour")
     LOGIN_PER_EMAIL_RATE_LIMIT = _env("VRM_LOGIN_PER_EMAIL_RATE_LIMIT", "5 per minute;30 per hour")
     EMAIL_RATE_LIMIT = _env("VRM_EMAIL_RATE_LIMIT", "5 per minute;20 per hour")
@@ -233,6 +251,23 @@ class Config:
             )
         if not 1 <= self.ERASURE_GRACE.days <= 90:
             raise ConfigError("VRM_ERASURE_GRACE_DAYS must be between 1 and 90")
+        if not self.JOBS_URL.startswith(("sqlite:///", "redis://", "rediss://", "unix://")) and (
+            self.JOBS_URL != "immediate"
+        ):
+            raise ConfigError(
+                "VRM_JOBS_URL must be sqlite:///<file>, redis://host:port/db or immediate"
+            )
+        if not 1 <= self.JOBS_TICK_SECONDS <= 60 or 60 % self.JOBS_TICK_SECONDS:
+            raise ConfigError("VRM_JOBS_TICK_SECONDS must divide 60 (1, 2, 5, 10, 30 or 60)")
+        if not 1 <= self.REMINDER_DAYS <= 365:
+            raise ConfigError("VRM_REMINDER_DAYS must be between 1 and 365")
+        for name in ("EXPIRE_CONSENTS", "PROCESS_ERASURES", "DELIVER_WEBHOOKS", "REMINDERS"):
+            expression = getattr(self, f"SCHEDULE_{name}") or ""
+            if expression != "off" and len(expression.split()) != 5:
+                raise ConfigError(
+                    f"VRM_SCHEDULE_{name} must be a cron expression of five fields "
+                    f"(minute hour day month weekday) or 'off', got {expression!r}"
+                )
         if self.DEV_IDP and self.ENV_NAME != "development":
             raise ConfigError("VRM_DEV_IDP works only with VRM_ENV=development")
         if self.SOCIAL_HTTP_TIMEOUT <= 0:
@@ -291,6 +326,7 @@ class TestingConfig(DevelopmentConfig):
     RATELIMIT_STORAGE_URI = "memory://"
     DEV_IDP = False
     ACCESS_RECORDS = "inline"
+    JOBS_URL = "immediate"
 
 
 def _development_secret_key() -> str:

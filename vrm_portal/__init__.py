@@ -31,6 +31,7 @@ from vrm_portal.extensions import babel, csrf, limiter, login_manager
 from vrm_portal.extensions import db as database
 from vrm_portal.i18n import LOCALE_NAMES, select_locale
 from vrm_portal.interests import views as interests_views
+from vrm_portal.jobs import engine as job_engine
 from vrm_portal.mydata import views as mydata_views
 from vrm_portal.public import health
 from vrm_portal.public import views as public_views
@@ -81,6 +82,7 @@ def configure_extensions(app: Flask) -> None:
     login_manager.user_loader(identity.load_user)
     login_manager.login_message = lazy_gettext("Please sign in to see this page.")
     signing.init_app(app)
+    job_engine.init_app(app)
     gpc.init_app(app)
     argon2 = app.config.get("ARGON2_PARAMETERS")
     if argon2:

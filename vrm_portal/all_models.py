@@ -7,6 +7,8 @@ from vrm_portal.consent import models as consent_models
 from vrm_portal.db import Base
 from vrm_portal.history import models as history_models
 from vrm_portal.interests import models as interests_models
+from vrm_portal.jobs import models as jobs_models
+from vrm_portal.reminders import models as reminders_models
 from vrm_portal.requests import models as requests_models
 from vrm_portal.webhooks import models as webhooks_models
 
@@ -17,6 +19,8 @@ __all__ = [
     "consent_models",
     "history_models",
     "interests_models",
+    "jobs_models",
+    "reminders_models",
     "requests_models",
     "social_models",
     "webhooks_models",

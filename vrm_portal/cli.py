@@ -18,6 +18,7 @@ from vrm_portal.consent.signing import current_notary
 from vrm_portal.demo.catalogue import load_demo_catalogue
 from vrm_portal.demo.history import seed_demo_activity, seed_demo_history
 from vrm_portal.extensions import db
+from vrm_portal.jobs import commands as job_commands
 from vrm_portal.requests import commands as request_commands
 from vrm_portal.webhooks import commands as webhook_commands
 
@@ -27,6 +28,7 @@ for command in [
     *brand_commands.COMMANDS,
     *webhook_commands.COMMANDS,
     *request_commands.COMMANDS,
+    *job_commands.COMMANDS,
 ]:
     bp.cli.add_command(command)
 

@@ -138,6 +138,11 @@ class Database:
         return self._state().engine
 
     @property
+    def sessionmaker(self) -> sessionmaker[Session]:
+        """New sessions on the app's database (background work opens its own)."""
+        return self._state().sessionmaker
+
+    @property
     def session(self) -> Session:
         if "vrm_db_session" not in g:
             g.vrm_db_session = self._state().sessionmaker()

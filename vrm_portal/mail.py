@@ -1,7 +1,10 @@
 """Outgoing email: rendered from templates, sent over SMTP or written to the outbox folder.
 
-Messages are handed over only after the request's transaction commits, so a link is
-never mailed for data that was rolled back.
+A request never sends mail itself: ``send_later`` records a ``mail.send`` job in the
+request's transaction, and a worker renders and sends the message once that transaction
+has committed (so a link is never mailed for data that was rolled back, and a slow or
+broken SMTP server never slows or fails a page). A failed send is retried with back-off,
+then the job is marked failed with the error; nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -9,16 +12,18 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
 from flask import current_app, render_template
-from flask_babel import LazyString, force_locale
+from flask_babel import LazyString, force_locale, gettext
 
 from vrm_portal.clock import utcnow
 from vrm_portal.extensions import db
+from vrm_portal.jobs.registry import JobContext, handler
 
 log = logging.getLogger(__name__)
 
@@ -35,34 +40,121 @@ def compose(to: str, subject: str | LazyString, template: str, **context: Any) -
 
 
 def send_later(
-    to: str, subject: LazyString, template: str, *, locale: str | None = None, **context: Any
-) -> None:
-    """Render now, in the recipient's ``locale`` (subject included: pass it lazily, with
-    ``lazy_gettext``), and deliver once the request commits."""
-    if locale:
-        with force_locale(locale):
-            message = compose(to, subject, template, **context)
-    else:
-        message = compose(to, subject, template, **context)
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    to: str,
+    subject: LazyString | str,
+    template: str,
+    *,
+    locale: str | None = None,
+    account_id: int | None = None,
+    **context: Any,
+) -> str:
+    """Queue an email: a ``mail.send`` job, committed with the request, renders it in the
+    recipient's ``locale`` and sends it. Pass the subject lazily (``lazy_gettext``) so it
+    is translated in that locale. Returns the job id (the message's Message-ID)."""
+    from vrm_portal.jobs.service import enqueue
 
-    def deliver_message() -> None:
-        with app.app_context():
-            deliver(message)
+    payload = {
+        "to": to,
+        "subject": subject_payload(subject),
+        "template": template,
+        "locale": locale,
+        "context": encode_context(context),
+    }
+    return enqueue(db.session, "mail.send", payload, account_id=account_id)
 
-    db.after_commit(deliver_message)
+
+def subject_payload(subject: LazyString | str) -> dict[str, Any]:
+    """A subject as its message id and parameters, to be translated when rendered."""
+    if isinstance(subject, LazyString):
+        args = getattr(subject, "_args", ())
+        kwargs = getattr(subject, "_kwargs", {})
+        if len(args) == 1 and isinstance(args[0], str):
+            return {"msgid": args[0], "params": encode_context(dict(kwargs))}
+    return {"text": str(subject)}
+
+
+def render_subject(subject: dict[str, Any]) -> str:
+    if "text" in subject:
+        return str(subject["text"])
+    params = decode_context(subject.get("params") or {})
+    return gettext(subject["msgid"], **params) if params else gettext(subject["msgid"])
+
+
+def encode_context(context: dict[str, Any]) -> dict[str, Any]:
+    """Template values as JSON; datetimes and dates are tagged so they come back whole."""
+    return {key: _encode(value) for key, value in context.items()}
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, LazyString):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_encode(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _encode(item) for key, item in value.items()}
+    return value
+
+
+def decode_context(context: dict[str, Any]) -> dict[str, Any]:
+    return {key: _decode(value) for key, value in context.items()}
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$datetime"}:
+            return datetime.fromisoformat(value["$datetime"])
+        if set(value) == {"$date"}:
+            return date.fromisoformat(value["$date"])
+        return {key: _decode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    return value
+
+
+def render_email(
+    to: str,
+    subject: LazyString | str,
+    template: str,
+    *,
+    locale: str | None,
+    message_id: str,
+    **context: Any,
+) -> EmailMessage:
+    """Render a message now, in a job that decides itself what to send."""
+    payload = {
+        "to": to,
+        "subject": subject_payload(subject),
+        "template": template,
+        "locale": locale,
+        "context": encode_context(context),
+    }
+    return render_message(payload, message_id)
+
+
+def render_message(payload: dict[str, Any], message_id: str) -> EmailMessage:
+    """The message a ``mail.send`` job sends, rendered in the payload's locale."""
+    locale = payload.get("locale")
+    context = decode_context(payload.get("context") or {})
+    with force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        subject = render_subject(payload["subject"])
+        message = compose(payload["to"], subject, payload["template"], **context)
+    del message["Message-ID"]
+    message["Message-ID"] = f"<{message_id}@vrm.invalid>"
+    return message
 
 
 def deliver(message: EmailMessage) -> None:
-    """Send ``message`` with the configured backend; failures are logged, not raised."""
+    """Send ``message`` with the configured backend. Failures raise: the ``mail.send``
+    job counts the attempt and tries again later."""
     config = current_app.config
-    try:
-        if config["MAIL_BACKEND"] == "outbox":
-            _write_to_outbox(message, Path(config["MAIL_OUTBOX_DIR"]))
-        else:
-            _send_smtp(message, config)
-    except (OSError, smtplib.SMTPException):
-        log.exception("could not send email %r to %s", message["Subject"], message["To"])
+    if config["MAIL_BACKEND"] == "outbox":
+        _write_to_outbox(message, Path(config["MAIL_OUTBOX_DIR"]))
+    else:
+        _send_smtp(message, config)
 
 
 def _write_to_outbox(message: EmailMessage, folder: Path) -> None:
@@ -89,3 +181,11 @@ def _send_smtp(message: EmailMessage, config: Any) -> None:
             smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
         smtp.send_message(message)
     log.info("email %r sent to %s", message["Subject"], message["To"])
+
+
+@handler("mail.send", max_attempts=8, retry_delay=timedelta(seconds=30))
+def send_job(ctx: JobContext) -> dict[str, Any]:
+    """Render and send one queued email (the job id is its Message-ID, so a resend after
+    a crash between the SMTP answer and the commit carries the same id)."""
+    ctx.send(render_message(ctx.payload, ctx.job_id))
+    return {"template": ctx.payload.get("template")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, request, url_for
+from flask import current_app, has_request_context, request, url_for
 from flask_wtf import FlaskForm
 
 from vrm_portal.accounts.history import ClientInfo
@@ -21,7 +21,12 @@ def client_info() -> ClientInfo:
 
 def public_url(endpoint: str, **values: Any) -> str:
     """The absolute URL of ``endpoint`` at the portal's public address (for emails)."""
-    return str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/") + url_for(endpoint, **values)
+    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    if has_request_context():
+        return base + url_for(endpoint, **values)
+    # Background jobs have no request: build the path from the URL map alone.
+    path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return base + path
 
 
 def safe_next(target: str | None) -> str | None:

@@ -28,9 +28,11 @@ from vrm_portal.accounts.forms import (
     ResetPasswordForm,
     password_problem_message,
 )
+from vrm_portal.accounts.jobs import client_payload
 from vrm_portal.accounts.messages import token_problem, token_problem_status
 from vrm_portal.accounts.models import Account, TokenPurpose
 from vrm_portal.extensions import db, limiter
+from vrm_portal.jobs.service import enqueue
 from vrm_portal.mail import send_later
 from vrm_portal.web import client_info, form_status, public_url, safe_next
 
@@ -94,29 +96,21 @@ def register() -> ResponseReturnValue:
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            registration = service.register_account(
-                db.session,
-                form.email.data,
-                form.password.data,
-                locale=str(get_locale()),
-                client=client_info(),
-                verification_ttl=current_app.config["EMAIL_VERIFICATION_TTL"],
-            )
+            prepared = service.prepare_registration(form.email.data, form.password.data)
         except errors.PasswordRejected as exc:
             form.password.errors.append(password_problem_message(exc.reason))
         else:
-            account = registration.account
-            if registration.verification is not None:
-                send_verification(account, registration.verification)
-            else:
-                send_later(
-                    account.email,
-                    _l("Someone tried to create an account with your address"),
-                    "account_exists",
-                    locale=account.locale,
-                    login_link=public_url("auth.login"),
-                    reset_link=public_url("auth.forgot_password"),
-                )
+            # The same work whatever the address: the job decides what to send.
+            enqueue(
+                db.session,
+                "accounts.registration",
+                {
+                    "email": prepared.email,
+                    "password_hash": prepared.password_hash,
+                    "locale": str(get_locale()),
+                    "client": client_payload(client_info()),
+                },
+            )
             return redirect(url_for("auth.check_email", reason="verify"))
     return render_template("accounts/register.html", form=form), form_status(form)
 
@@ -231,22 +225,12 @@ def logout() -> ResponseReturnValue:
 def forgot_password() -> ResponseReturnValue:
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        token = service.request_password_reset(
+        # The same work whether or not the address has an account: the job decides.
+        enqueue(
             db.session,
-            form.email.data,
-            ttl=current_app.config["PASSWORD_RESET_TTL"],
-            client=client_info(),
+            "accounts.password_reset",
+            {"email": form.email.data, "client": client_payload(client_info())},
         )
-        if token is not None:
-            account = token.record.account
-            send_later(
-                account.email,
-                _l("Choose a new password"),
-                "reset_password",
-                locale=account.locale,
-                link=public_url("auth.reset_password", token=token.secret),
-                expires_minutes=int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60),
-            )
         return redirect(url_for("auth.check_email", reason="reset"))
     return render_template("accounts/forgot_password.html", form=form), form_status(form)
 

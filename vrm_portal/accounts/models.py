@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vrm_portal.clock import utcnow
@@ -88,6 +88,8 @@ class Account(Base):
     phone: Mapped[str] = mapped_column(String(20), default="", server_default="")
     #: Postal address as the consumer writes it on an envelope (several lines).
     postal_address: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    #: "Tell me by email when a consent needs my attention" (the daily digest).
+    attention_emails: Mapped[bool] = mapped_column(default=True, server_default=true())
     #: Pseudonymous key under which the consent ledger records this person; never shown.
     subject_key: Mapped[str] = mapped_column(String(64), unique=True, default=new_subject_key)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -78,6 +78,48 @@ def _check_password(password: str, email: str | None) -> None:
         raise PasswordRejected(problem)
 
 
+@dataclass(frozen=True)
+class PreparedRegistration:
+    """A sign-up form's checked address and hashed password, before any database read."""
+
+    email: str
+    password_hash: str
+
+
+def prepare_registration(email: str, password: str) -> PreparedRegistration:
+    """Check the address and the password and hash it: the same work for every address,
+    new or taken, so that the answer reveals nothing (``PasswordRejected`` on a weak one)."""
+    normalised = normalise_email(email)
+    _check_password(password, normalised)
+    return PreparedRegistration(normalised, passwords.hash_password(password))
+
+
+def complete_registration(
+    session: Session,
+    prepared: PreparedRegistration,
+    *,
+    locale: str | None = None,
+    client: ClientInfo | None = None,
+    verification_ttl: timedelta,
+) -> Registration:
+    """Create the unverified account, or report the one that already holds the address
+    (the caller then tells that owner by email). Runs in the registration job."""
+    existing = session.scalars(select(Account).where(Account.email == prepared.email)).one_or_none()
+    if existing is not None:
+        return Registration(existing, created=False, verification=None)
+    account = Account(
+        email=prepared.email,
+        password_hash=prepared.password_hash,
+        password_changed_at=utcnow(),
+        locale=locale if locale in SUPPORTED_LOCALES else None,
+    )
+    session.add(account)
+    session.flush()
+    record_event(session, account, EventKind.REGISTERED, client)
+    token = issue_email_token(session, account, TokenPurpose.VERIFY_EMAIL, verification_ttl)
+    return Registration(account, created=True, verification=token)
+
+
 def register_account(
     session: Session,
     email: str,
@@ -90,25 +132,16 @@ def register_account(
     """Create an unverified account, or report the one that already holds the address.
 
     The caller must answer both outcomes the same way to the visitor (no account
-    enumeration) and tell the existing owner by email instead.
+    enumeration) and tell the existing owner by email instead. The sign-up page runs
+    the two halves apart (``prepare_registration`` in the request, the rest in a job).
     """
-    normalised = normalise_email(email)
-    _check_password(password, normalised)
-    existing = session.scalars(select(Account).where(Account.email == normalised)).one_or_none()
-    if existing is not None:
-        passwords.hash_password(password)  # same cost as a new account: no timing oracle
-        return Registration(existing, created=False, verification=None)
-    account = Account(
-        email=normalised,
-        password_hash=passwords.hash_password(password),
-        password_changed_at=utcnow(),
-        locale=locale if locale in SUPPORTED_LOCALES else None,
+    return complete_registration(
+        session,
+        prepare_registration(email, password),
+        locale=locale,
+        client=client,
+        verification_ttl=verification_ttl,
     )
-    session.add(account)
-    session.flush()
-    record_event(session, account, EventKind.REGISTERED, client)
-    token = issue_email_token(session, account, TokenPurpose.VERIFY_EMAIL, verification_ttl)
-    return Registration(account, created=True, verification=token)
 
 
 def verify_email(
@@ -221,15 +254,36 @@ def request_email_change(
     Returns None when the address already belongs to an account: the caller tells the
     visitor the same thing either way and warns that address's owner instead.
     """
+    normalised = check_email_change(session, account, current_password, new_email, client=client)
+    return issue_email_change(session, account, normalised, ttl=ttl)
+
+
+def check_email_change(
+    session: Session,
+    account: Account,
+    current_password: str,
+    new_email: str,
+    *,
+    client: ClientInfo | None = None,
+) -> str:
+    """The request's half of an email change: re-authenticate and record the request.
+    Returns the normalised new address. Whether it is taken is decided in a job."""
     reauthenticate(session, account, current_password)
     normalised = normalise_email(new_email)
     if normalised == account.email:
         raise InvalidEmail("same_as_current")
-    taken = session.scalars(select(Account.id).where(Account.email == normalised)).first()
     record_event(session, account, EventKind.EMAIL_CHANGE_REQUESTED, client)
+    return normalised
+
+
+def issue_email_change(
+    session: Session, account: Account, new_email: str, *, ttl: timedelta
+) -> IssuedToken | None:
+    """A confirmation token for ``new_email``, or None when another account holds it."""
+    taken = session.scalars(select(Account.id).where(Account.email == new_email)).first()
     if taken is not None:
         return None
-    return issue_email_token(session, account, TokenPurpose.CHANGE_EMAIL, ttl, email=normalised)
+    return issue_email_token(session, account, TokenPurpose.CHANGE_EMAIL, ttl, email=new_email)
 
 
 def confirm_email_change(

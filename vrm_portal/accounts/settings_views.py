@@ -22,6 +22,7 @@ from vrm_portal.accounts.forms import (
 from vrm_portal.accounts.messages import event_label, token_problem, token_problem_status
 from vrm_portal.accounts.models import AccountEvent, TokenPurpose
 from vrm_portal.extensions import db, limiter
+from vrm_portal.jobs.service import enqueue
 from vrm_portal.mail import send_later
 from vrm_portal.web import client_info, form_status, public_url
 
@@ -116,12 +117,11 @@ def change_email() -> ResponseReturnValue:
     account = current_user.account
     if form.validate_on_submit():
         try:
-            token = service.request_email_change(
+            new_email = service.check_email_change(
                 db.session,
                 account,
                 form.current_password.data,
                 form.new_email.data,
-                ttl=current_app.config["EMAIL_CHANGE_TTL"],
                 client=client_info(),
             )
         except errors.WrongCurrentPassword:
@@ -129,27 +129,10 @@ def change_email() -> ResponseReturnValue:
         except errors.InvalidEmail:
             form.new_email.errors.append(_("This is already your email address."))
         else:
-            new_email = form.new_email.data
-            if token is not None:
-                send_later(
-                    new_email,
-                    _l("Confirm your new email address"),
-                    "confirm_email_change",
-                    locale=account.locale,
-                    link=public_url("account.confirm_email_change", token=token.secret),
-                    expires_hours=int(
-                        current_app.config["EMAIL_CHANGE_TTL"].total_seconds() // 3600
-                    ),
-                    new_email=new_email,
-                )
-            else:
-                owner = service.find_account_by_email(db.session, new_email)
-                send_later(
-                    new_email,
-                    _l("Someone tried to use your address on another account"),
-                    "email_in_use",
-                    locale=owner.locale if owner else None,
-                )
+            # Whether the address is taken is decided by the job, not by this answer.
+            enqueue(
+                db.session, "accounts.email_change", {"new_email": new_email}, account_id=account.id
+            )
             return redirect(url_for("auth.check_email", reason="change"))
     return render_template("account/change_email.html", form=form, account=account), form_status(
         form

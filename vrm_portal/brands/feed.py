@@ -15,11 +15,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, literal, select, update
+from sqlalchemy import CursorResult, Table, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from vrm_portal.brands.models import Brand, BrandChange, BrandRelationship, ChangeKind
 from vrm_portal.clock import rfc3339
+from vrm_portal.jobs.engine import note_webhooks_due
 from vrm_portal.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 _BRANDS = cast(Table, Brand.__table__)
@@ -53,7 +54,7 @@ def append_change(
             data=data or {},
         )
     )
-    session.execute(
+    queued = session.execute(
         insert(_DELIVERIES).from_select(
             [
                 "endpoint_id",
@@ -75,6 +76,8 @@ def append_change(
             ).where(_ENDPOINTS.c.brand_id == brand_id, _ENDPOINTS.c.disabled_at.is_(None)),
         )
     )
+    if cast(CursorResult[Any], queued).rowcount:
+        note_webhooks_due(session)
     return seq
 
 

@@ -51,11 +51,9 @@ def process_erasures(limit: int, as_of: str | None, as_json: bool) -> None:
     """
     now = _moment(as_of)
 
-    def farewell(done: erasure.Farewell) -> None:
-        emails.send_farewell(done)
-        db.commit()  # runs the after-commit callback: the email goes out now
-
-    run = erasure.process_due(db.session, current_notary(), now, limit=limit, farewell=farewell)
+    run = erasure.process_due(
+        db.session, current_notary(), now, limit=limit, farewell=emails.send_farewell
+    )
     if as_json:
         click.echo(json.dumps({"erased": run.erased, "failed": run.failed}))
     else:

@@ -44,6 +44,8 @@ from vrm_portal.consent.models import (
 from vrm_portal.consent.service import Change, Notary
 from vrm_portal.history.models import Interaction
 from vrm_portal.interests.models import DeclaredInterest, Intent, IntentBrand
+from vrm_portal.jobs.models import Job
+from vrm_portal.reminders.models import ReminderDigest
 from vrm_portal.requests.models import DataRequest, RequestKind, RequestStatus
 from vrm_portal.requests.service import pending_erasure, schedule_erasure
 
@@ -69,6 +71,8 @@ ERASED_TABLES: tuple[Table, ...] = (
     _table(EmailToken),
     _table(AuthSession),
     _table(AccountEvent),
+    _table(Job),
+    _table(ReminderDigest),
     _table(BrandRelationship),
 )
 
@@ -126,7 +130,8 @@ def process_due(
 
     Cron-friendly: run it as often as you like. An account whose erasure fails is rolled
     back whole, its request stays scheduled with the failure counted, and the next pass
-    tries again. ``farewell`` is called after each commit (the final email).
+    tries again. ``farewell`` is called in each erasure's transaction, so its final email
+    is queued with it and sent once it commits.
     """
     due_ids = session.scalars(
         select(DataRequest.id)
@@ -143,6 +148,8 @@ def process_due(
     for request_id in due_ids:
         try:
             done = _erase_due(session, notary, request_id, now)
+            if done is not None:
+                farewell(done)
             session.commit()
         except Exception as exc:  # one account's failure must not stop the others
             session.rollback()
@@ -153,7 +160,6 @@ def process_due(
             continue
         if done is not None:
             run.erased.append(done.reference)
-            farewell(done)
     return run
 
 
