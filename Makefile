@@ -18,6 +18,7 @@ WORKERS     ?= 2
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 LOCALES     ?= fr
 CHROMIUM    ?= $(or $(VRM_CHROMIUM),/usr/bin/chromium)
 
@@ -36,7 +37,7 @@ DEV_STAMP     := $(VENV)/.stamp-dev
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv install install-dev browser translations run serve test test-pg \
+.PHONY: help venv install install-dev browser translations run serve test test-pg redis \
         lint format typecheck check-migrations migration messages lock clean
 
 help: ## List the targets (this text)
@@ -110,22 +111,42 @@ run: install translations ## Run the app locally: create/upgrade the DB, seed de
 	echo "  VRM Portal (development) → http://127.0.0.1:$(PORT)"; \
 	echo "  Outgoing mail is written to instance/outbox/.  Stop with Ctrl+C."; \
 	echo "  \"Continue with Demo ID\" signs in through the built-in development provider (/dev-idp)."; \
+	echo "  A job worker runs beside the server (emails, expiry, erasures, webhooks, reminders);"; \
+	echo "  its log is instance/worker.log."; \
 	echo; \
-	exec $(FLASK) run --host 127.0.0.1 --port $(PORT) $(RUN_ARGS)
+	$(FLASK) vrm worker >> instance/worker.log 2>&1 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(FLASK) run --host 127.0.0.1 --port $(PORT) $(RUN_ARGS)
 
 # Production-like: gunicorn with whatever VRM_* settings the environment holds
 # (VRM_ENV defaults to production, so VRM_SECRET_KEY etc. must be set).
-serve: install translations ## Start gunicorn like production, with the current environment's VRM_* settings
+serve: install translations ## Start gunicorn and a job worker like production, with the current environment's VRM_* settings
 	$(FLASK) vrm init-db
-	exec $(BIN)/gunicorn -w $(WORKERS) -b 127.0.0.1:$(PORT) --access-logfile - wsgi:app
+	@$(FLASK) vrm worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/gunicorn -w $(WORKERS) -b 127.0.0.1:$(PORT) --access-logfile - wsgi:app
 
 # ---- quality --------------------------------------------------------------------
 
 test: install-dev translations ## Run the whole test suite, e2e included (PYTEST_ARGS=... to pass options)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-pg: install-dev translations ## Run the whole test suite on PostgreSQL (PG_TEST_URL)
-	VRM_TEST_DATABASE_URL='$(PG_TEST_URL)' $(PY) -m pytest $(PYTEST_ARGS)
+test-pg: install-dev translations redis ## Run the whole test suite on PostgreSQL (PG_TEST_URL), jobs queued in Redis (REDIS_TEST_URL)
+	VRM_TEST_DATABASE_URL='$(PG_TEST_URL)' VRM_TEST_JOBS_URL='$(REDIS_TEST_URL)' $(PY) -m pytest $(PYTEST_ARGS)
+
+# The PostgreSQL pass queues the worker tests' jobs in Redis: start a local one when
+# nothing answers at 127.0.0.1:6379 (it keeps nothing on disk).
+redis: ## Make sure a Redis answers at 127.0.0.1:6379 (starts redis-server if needed)
+	@if $(PY) -c "import redis; redis.Redis.from_url('$(REDIS_TEST_URL)').ping()" 2>/dev/null; then \
+	  echo "==> redis: $(REDIS_TEST_URL) answers"; \
+	elif command -v redis-server >/dev/null 2>&1; then \
+	  echo "+ redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"; \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no; \
+	  sleep 1; \
+	else \
+	  echo "==> redis: nothing answers at $(REDIS_TEST_URL) and redis-server is not installed" >&2; \
+	  echo "    (Debian: apt-get install redis-server)" >&2; exit 1; \
+	fi
 
 lint: $(DEV_STAMP) ## Check code style (ruff check + ruff format --check)
 	$(RUFF) check .

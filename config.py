@@ -198,6 +198,9 @@ class Config:
     #: Seconds between the scheduler's looks at the schedules below (60 in production;
     #: the tests use 1, so that "every minute" means every second).
     JOBS_TICK_SECONDS = _env_int("VRM_JOBS_TICK_SECONDS", 60)
+    #: How long a worker owns a running job before another may take it over, in
+    #: seconds; 0 keeps each job kind's own lease (minutes). The tests shorten it.
+    JOBS_LEASE_SECONDS = _env_int("VRM_JOBS_LEASE_SECONDS", 0)
     #: What used to be cron, as five-field cron expressions in UTC ("off" to disable).
     SCHEDULE_EXPIRE_CONSENTS = _env("VRM_SCHEDULE_EXPIRE_CONSENTS", "17 3 * * *")
     SCHEDULE_PROCESS_ERASURES = _env("VRM_SCHEDULE_PROCESS_ERASURES", "7 * * * *")

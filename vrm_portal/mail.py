@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, render_template
-from flask_babel import LazyString, force_locale, gettext
+from flask_babel import LazyString, force_locale
+from flask_babel import gettext as _translate  # a message id from the payload, not a literal
 
 from vrm_portal.clock import utcnow
 from vrm_portal.extensions import db
@@ -77,7 +78,8 @@ def render_subject(subject: dict[str, Any]) -> str:
     if "text" in subject:
         return str(subject["text"])
     params = decode_context(subject.get("params") or {})
-    return gettext(subject["msgid"], **params) if params else gettext(subject["msgid"])
+    msgid = str(subject["msgid"])
+    return _translate(msgid, **params) if params else _translate(msgid)
 
 
 def encode_context(context: dict[str, Any]) -> dict[str, Any]:

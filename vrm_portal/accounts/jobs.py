@@ -13,11 +13,12 @@ from typing import Any
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from vrm_portal.accounts import service
+from vrm_portal.accounts import email_tokens, service
 from vrm_portal.accounts.history import ClientInfo
-from vrm_portal.accounts.models import Account
+from vrm_portal.accounts.models import Account, TokenPurpose
 from vrm_portal.jobs.registry import JobContext, handler
-from vrm_portal.mail import render_email
+from vrm_portal.jobs.service import enqueue
+from vrm_portal.mail import render_email, send_later
 from vrm_portal.web import public_url
 
 
@@ -38,31 +39,48 @@ def _hours(name: str) -> int:
 
 @handler("accounts.registration", retry_delay=timedelta(seconds=20))
 def registration(ctx: JobContext) -> dict[str, Any]:
-    """Create the account and mail its verification link, or warn the address's owner."""
+    """Create the account and queue its verification email, or warn the address's owner.
+
+    The account is committed even when the mail server is down: its email is a job of
+    its own, retried until it goes, and the token is issued when that email is sent.
+    """
     prepared = service.PreparedRegistration(ctx.payload["email"], ctx.payload["password_hash"])
     result = service.complete_registration(
         ctx.session,
         prepared,
         locale=ctx.payload.get("locale"),
         client=_client(ctx.payload),
-        verification_ttl=current_app.config["EMAIL_VERIFICATION_TTL"],
+        verification_ttl=None,
     )
     account = result.account
-    if result.verification is not None:
-        ctx.send(verification_email(account, result.verification.secret, ctx.job_id))
+    if result.created:
+        enqueue(ctx.session, "accounts.verification_email", account_id=account.id)
         return {"created": True}
-    ctx.send(
-        render_email(
-            account.email,
-            _l("Someone tried to create an account with your address"),
-            "account_exists",
-            locale=account.locale,
-            message_id=ctx.job_id,
-            login_link=public_url("auth.login"),
-            reset_link=public_url("auth.forgot_password"),
-        )
+    send_later(
+        account.email,
+        _l("Someone tried to create an account with your address"),
+        "account_exists",
+        locale=account.locale,
+        login_link=public_url("auth.login"),
+        reset_link=public_url("auth.forgot_password"),
     )
     return {"created": False}
+
+
+@handler("accounts.verification_email", retry_delay=timedelta(seconds=20))
+def verification_email_job(ctx: JobContext) -> dict[str, Any]:
+    """Mail a fresh verification link, unless the address was verified meanwhile."""
+    account = ctx.session.get(Account, ctx.account_id) if ctx.account_id else None
+    if account is None or account.is_verified:
+        return {"sent": False}
+    token = email_tokens.issue_email_token(
+        ctx.session,
+        account,
+        TokenPurpose.VERIFY_EMAIL,
+        current_app.config["EMAIL_VERIFICATION_TTL"],
+    )
+    ctx.send(verification_email(account, token.secret, ctx.job_id))
+    return {"sent": True}
 
 
 def verification_email(account: Account, secret: str, message_id: str) -> Any:

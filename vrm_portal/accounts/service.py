@@ -100,10 +100,11 @@ def complete_registration(
     *,
     locale: str | None = None,
     client: ClientInfo | None = None,
-    verification_ttl: timedelta,
+    verification_ttl: timedelta | None,
 ) -> Registration:
     """Create the unverified account, or report the one that already holds the address
-    (the caller then tells that owner by email). Runs in the registration job."""
+    (the caller then tells that owner by email). Runs in the registration job, which
+    passes no ``verification_ttl``: the verification email's own job issues the token."""
     existing = session.scalars(select(Account).where(Account.email == prepared.email)).one_or_none()
     if existing is not None:
         return Registration(existing, created=False, verification=None)
@@ -116,7 +117,9 @@ def complete_registration(
     session.add(account)
     session.flush()
     record_event(session, account, EventKind.REGISTERED, client)
-    token = issue_email_token(session, account, TokenPurpose.VERIFY_EMAIL, verification_ttl)
+    token = None
+    if verification_ttl is not None:
+        token = issue_email_token(session, account, TokenPurpose.VERIFY_EMAIL, verification_ttl)
     return Registration(account, created=True, verification=token)
 
 

@@ -21,9 +21,11 @@ from vrm_portal.accounts.forms import (
 )
 from vrm_portal.accounts.messages import event_label, token_problem, token_problem_status
 from vrm_portal.accounts.models import AccountEvent, TokenPurpose
+from vrm_portal.clock import utcnow
 from vrm_portal.extensions import db, limiter
 from vrm_portal.jobs.service import enqueue
 from vrm_portal.mail import send_later
+from vrm_portal.reminders.service import attention_panel
 from vrm_portal.web import client_info, form_status, public_url
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -70,7 +72,12 @@ def overview() -> ResponseReturnValue:
     account = current_user.account
     events, _more = history.list_events(db.session, account, page=1, per_page=5)
     return render_template(
-        "account/overview.html", account=account, recent_events=_event_views(events)
+        "account/overview.html",
+        account=account,
+        recent_events=_event_views(events),
+        attention=attention_panel(
+            db.session, account, now=utcnow(), days=current_app.config["REMINDER_DAYS"]
+        ),
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,11 @@ class JobEngine:
     send: Callable[[EmailMessage], None]
 
     @property
+    def lease(self) -> timedelta | None:
+        seconds = int(self.app.config["JOBS_LEASE_SECONDS"])
+        return timedelta(seconds=seconds) if seconds > 0 else None
+
+    @property
     def immediate(self) -> bool:
         return bool(self.huey.immediate)
 
@@ -99,7 +105,7 @@ class JobEngine:
         from vrm_portal.extensions import db
 
         with self.app.app_context():
-            return service.run_job(lambda: db.session, job_id, self.send)
+            return service.run_job(lambda: db.session, job_id, self.send, lease=self.lease)
 
     def consumer(self, *, workers: int, periodic: bool = True) -> Consumer:
         tick = int(self.app.config["JOBS_TICK_SECONDS"])
@@ -150,7 +156,7 @@ def init_app(app: Flask) -> None:
     @huey.task(name="vrm.run", retries=3, retry_delay=10)
     def run(job_id: str) -> None:
         with app.app_context():
-            outcome = service.run_job(lambda: db.session, job_id, engine.send)
+            outcome = service.run_job(lambda: db.session, job_id, engine.send, lease=engine.lease)
         if outcome.status == "retry":
             raise RetryTask(delay=outcome.retry_in)
 

@@ -115,8 +115,21 @@ class Outcome:
     retry_in: float | None = None
 
 
-def _claim(session: Session, job_id: str, lease: timedelta, now: datetime) -> int | None:
-    """Take the job for this worker; returns the attempt number, or None if not ours."""
+@dataclass(frozen=True)
+class _Claimed:
+    attempt: int
+    kind: str
+    payload: dict[str, Any]
+    account_id: int | None
+    max_attempts: int
+
+
+def _claim(session: Session, job_id: str, lease: timedelta, now: datetime) -> _Claimed | None:
+    """Take the job for this worker (and commit), or None if it is not ours to run now.
+
+    Nothing of the job is held open afterwards: on SQLite a transaction holds the
+    database's write lock, which must not last through a handler's SMTP conversation.
+    """
     result = cast(
         CursorResult[Any],
         session.execute(
@@ -140,9 +153,15 @@ def _claim(session: Session, job_id: str, lease: timedelta, now: datetime) -> in
     if result.rowcount != 1:
         session.rollback()
         return None
-    attempt = session.execute(select(Job.attempts).where(Job.id == job_id)).scalar_one()
+    row = session.execute(
+        select(Job.attempts, Job.kind, Job.payload, Job.account_id, Job.max_attempts).where(
+            Job.id == job_id
+        )
+    ).one()
     session.commit()
-    return int(attempt)
+    return _Claimed(
+        int(row.attempts), row.kind, dict(row.payload or {}), row.account_id, int(row.max_attempts)
+    )
 
 
 def _still_ours(job_id: str, attempt: int) -> Any:
@@ -153,31 +172,34 @@ def run_job(
     sessions: Callable[[], Session],
     job_id: str,
     send: Callable[[Any], None],
+    *,
+    lease: timedelta | None = None,
 ) -> Outcome:
-    """Run job ``job_id`` once if it is due and free: the one entry point of every worker."""
+    """Run job ``job_id`` once if it is due and free: the one entry point of every worker.
+
+    ``lease`` overrides the job kind's own (``VRM_JOBS_LEASE_SECONDS``)."""
     now = utcnow()
     with sessions() as session:
-        row = session.execute(select(Job.kind).where(Job.id == job_id)).first()
-        if row is None:
-            session.rollback()
+        kind_name = session.execute(select(Job.kind).where(Job.id == job_id)).scalar()
+        session.rollback()
+        if kind_name is None:
             return Outcome("skipped")
         try:
-            job_kind = registry.kind(row.kind)
+            job_kind = registry.kind(kind_name)
         except registry.UnknownJobKind:
-            session.rollback()
-            _fail(sessions, job_id, None, f"no handler for job kind {row.kind!r}", final=True)
+            _fail(sessions, job_id, None, f"no handler for job kind {kind_name!r}", final=True)
             return Outcome("failed")
-        attempt = _claim(session, job_id, job_kind.lease, now)
-        if attempt is None:
+        job_lease = lease or job_kind.lease
+        claimed = _claim(session, job_id, job_lease, now)
+        if claimed is None:
             return Outcome("skipped")
-        job = session.get(Job, job_id)
-        assert job is not None
+        attempt = claimed.attempt
         context = registry.JobContext(
             session=session,
             job_id=job_id,
-            kind=job.kind,
-            payload=dict(job.payload or {}),
-            account_id=job.account_id,
+            kind=claimed.kind,
+            payload=claimed.payload,
+            account_id=claimed.account_id,
             attempt=attempt,
         )
 
@@ -189,7 +211,7 @@ def run_job(
                     progress_done=done,
                     progress_total=total,
                     payload=dict(context.payload),
-                    lease_until=utcnow() + job_kind.lease,
+                    lease_until=utcnow() + job_lease,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -231,7 +253,7 @@ def run_job(
             log.warning(
                 "job %s (%s) attempt %d failed: %s", job_id, job_kind.name, attempt, _describe(exc)
             )
-            final = attempt >= job.max_attempts
+            final = attempt >= claimed.max_attempts
             delay = registry.retry_delay(job_kind, attempt)
             _fail(sessions, job_id, attempt, _describe(exc), final=final, delay=delay)
             if final:
