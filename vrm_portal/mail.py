@@ -24,7 +24,7 @@ from flask_babel import gettext as _translate  # a message id from the payload, 
 
 from vrm_portal.clock import utcnow
 from vrm_portal.extensions import db
-from vrm_portal.jobs.registry import JobContext, handler
+from vrm_portal.jobs.registry import JobContext, PermanentJobError, handler
 
 log = logging.getLogger(__name__)
 
@@ -189,5 +189,9 @@ def _send_smtp(message: EmailMessage, config: Any) -> None:
 def send_job(ctx: JobContext) -> dict[str, Any]:
     """Render and send one queued email (the job id is its Message-ID, so a resend after
     a crash between the SMTP answer and the commit carries the same id)."""
-    ctx.send(render_message(ctx.payload, ctx.job_id))
+    try:
+        message = render_message(ctx.payload, ctx.job_id)
+    except ValueError as exc:  # e.g. a stored address with a line break: never sendable
+        raise PermanentJobError(f"cannot build the message: {exc}") from exc
+    ctx.send(message)
     return {"template": ctx.payload.get("template")}

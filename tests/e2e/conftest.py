@@ -33,6 +33,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from tests.conftest import PASSWORD, app_overrides, scratch_database, social_overrides
 from tests.identity_provider import RunningProvider
 from tests.mailbox import Mailbox
+from tests.worker import jobs_url, start_worker, stop_worker, worker_env
 from vrm_portal import create_app, schema
 from vrm_portal.accounts import service
 from vrm_portal.accounts.models import StaffRole
@@ -108,8 +109,12 @@ def live_server(
     wsgi = _LateBoundApp()
     server: BaseWSGIServer = make_server("127.0.0.1", 0, wsgi, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
-    overrides = app_overrides(e2e_database_url, smtp_port, tmp_path_factory.mktemp("instance"))
+    instance = tmp_path_factory.mktemp("instance")
+    overrides = app_overrides(e2e_database_url, smtp_port, instance)
     overrides |= social_overrides(identity_provider)
+    # As with `make run`: the server only enqueues; a worker process beside it sends
+    # the emails and runs the schedules.
+    overrides["JOBS_URL"] = jobs_url(instance)
     identity_provider.allow_portal(url)
     try:
         app = create_app(overrides | {"PUBLIC_BASE_URL": url})
@@ -117,6 +122,17 @@ def live_server(
         server.server_close()
         raise
     wsgi.app = app
+    worker = start_worker(
+        worker_env(
+            database_url=e2e_database_url,
+            queue_url=overrides["JOBS_URL"],
+            smtp_port=smtp_port,
+            instance=instance,
+            receipt_key_file=overrides["RECEIPT_SIGNING_KEY_FILE"],
+            public_base_url=url,
+        ),
+        instance / "worker.log",
+    )
     thread = threading.Thread(target=server.serve_forever, name="e2e-live-server", daemon=True)
     thread.start()
     try:
@@ -125,6 +141,7 @@ def live_server(
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+        stop_worker(worker)
         with app.app_context():
             db.engine.dispose()
 

@@ -197,3 +197,15 @@ def test_handlers_checkpoint_progress_that_a_rerun_resumes(app: Flask, connectio
         assert _job(db_session, job_id).progress_done == 4
     finally:
         registry.HANDLERS.pop("tests.counting", None)
+
+
+def test_an_email_to_an_unusable_address_fails_at_once_without_retries(
+    app: Flask, connection, db_session, mailbox
+):
+    with app.app_context():
+        job_id = send_later("bad@example.com\r\nBcc: x@example.com", "Hi", "email_in_use")
+        db.commit()
+    job = _job(db_session, job_id)
+    assert (job.status, job.attempts) == (JobStatus.FAILED, 1)
+    assert "cannot build the message" in (job.last_error or "")
+    assert mailbox.messages == []

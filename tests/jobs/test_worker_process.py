@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import app_overrides, scratch_database
 from tests.mailbox import Mailbox
 from tests.webhooks.conftest import Receiver
+from tests.worker import PROJECT, WORKER, jobs_url, start_worker, stop_worker, worker_env
 from vrm_portal import create_app, schema
 from vrm_portal.accounts import service as accounts
 from vrm_portal.brands.service import brand_by_slug
@@ -40,19 +40,6 @@ from vrm_portal.jobs.models import Job, JobStatus
 from vrm_portal.mail import send_later
 from vrm_portal.webhooks import service as webhooks
 
-PROJECT = Path(__file__).resolve().parents[2]
-FLASK = [sys.executable, "-m", "flask", "--app", "wsgi", "vrm", "worker", "--workers", "2"]
-
-
-def _jobs_url(tmp_path: Path) -> str:
-    url = os.environ.get("VRM_TEST_JOBS_URL")
-    if url:
-        import redis
-
-        redis.Redis.from_url(url).flushdb()
-        return url
-    return f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
-
 
 @dataclass
 class Portal:
@@ -65,10 +52,7 @@ class Portal:
     workers: list[subprocess.Popen[bytes]]
 
     def start_worker(self) -> subprocess.Popen[bytes]:
-        with self.log.open("ab") as log:  # the child keeps its own copy of the handle
-            process = subprocess.Popen(
-                FLASK, cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
+        process = start_worker(self.env, self.log)
         self.workers.append(process)
         return process
 
@@ -93,7 +77,7 @@ class Portal:
 @pytest.fixture
 def portal(database_url: str, smtp: tuple[int, Mailbox], tmp_path: Path) -> Iterator[Portal]:
     smtp_port, _mailbox = smtp
-    jobs_url = _jobs_url(tmp_path)
+    queue_url = jobs_url(tmp_path)
     with scratch_database(database_url, tmp_path, "worker") as url:
         engine = create_db_engine(url)
         schema.upgrade(engine)
@@ -101,41 +85,26 @@ def portal(database_url: str, smtp: tuple[int, Mailbox], tmp_path: Path) -> Iter
             load_demo_catalogue(session)
             session.commit()
         overrides = app_overrides(url, smtp_port, tmp_path / "instance") | {
-            "JOBS_URL": jobs_url,
+            "JOBS_URL": queue_url,
             "WEBHOOK_ALLOW_LOOPBACK_HTTP": True,
         }
         app = create_app(overrides)
-        env = {
-            **os.environ,
-            "VRM_ENV": "development",
-            "VRM_INSTANCE_PATH": str(tmp_path / "instance"),
-            "VRM_DATABASE_URL": url,
-            "VRM_JOBS_URL": jobs_url,
-            "VRM_MAIL_BACKEND": "smtp",
-            "VRM_SMTP_HOST": "127.0.0.1",
-            "VRM_SMTP_PORT": str(smtp_port),
-            "VRM_RECEIPT_SIGNING_KEY_FILE": overrides["RECEIPT_SIGNING_KEY_FILE"],
-            "VRM_PUBLIC_BASE_URL": "http://localhost",
-            "VRM_DEV_IDP": "0",
-            "VRM_JOBS_TICK_SECONDS": "1",
-            "VRM_JOBS_LEASE_SECONDS": "3",
-            "VRM_SCHEDULE_EXPIRE_CONSENTS": "* * * * *",
-            "VRM_SCHEDULE_PROCESS_ERASURES": "* * * * *",
-            "VRM_SCHEDULE_REMINDERS": "off",
-        }
-        env.pop("VRM_REDIS_URL", None)
+        env = worker_env(
+            database_url=url,
+            queue_url=queue_url,
+            smtp_port=smtp_port,
+            instance=tmp_path / "instance",
+            receipt_key_file=overrides["RECEIPT_SIGNING_KEY_FILE"],
+            JOBS_LEASE_SECONDS="3",
+            SCHEDULE_EXPIRE_CONSENTS="* * * * *",
+            SCHEDULE_PROCESS_ERASURES="* * * * *",
+        )
         running = Portal(app, engine, env, tmp_path / "worker.log", [])
         try:
             yield running
         finally:
             for process in running.workers:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
-                    try:
-                        process.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait()
+                stop_worker(process)
             with app.app_context():
                 db.engine.dispose()
             engine.dispose()
@@ -237,7 +206,7 @@ def test_the_worker_refuses_to_run_in_immediate_mode(tmp_path: Path):
         "VRM_INSTANCE_PATH": str(tmp_path),
         "VRM_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
     }
-    result = subprocess.run(FLASK, cwd=PROJECT, env=env, capture_output=True, timeout=60)
+    result = subprocess.run(WORKER, cwd=PROJECT, env=env, capture_output=True, timeout=60)
     assert result.returncode != 0
     output = (result.stdout + result.stderr).decode()
     assert "VRM_JOBS_URL is 'immediate'" in output
