@@ -35,6 +35,7 @@ from vrm_portal.jobs import engine as job_engine
 from vrm_portal.mydata import views as mydata_views
 from vrm_portal.public import health
 from vrm_portal.public import views as public_views
+from vrm_portal.reminders import views as reminders_views
 from vrm_portal.requests import export_views
 from vrm_portal.requests import views as erasure_views
 from vrm_portal.web import APP_NAME
@@ -103,6 +104,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(export_views.bp)
     app.register_blueprint(erasure_views.bp)
     app.register_blueprint(erasure_views.farewell_bp)
+    app.register_blueprint(reminders_views.bp)
     app.register_blueprint(social_views.bp)
     api_oauth.init_app(app)
     app.register_blueprint(api_views.bp)

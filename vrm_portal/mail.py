@@ -67,8 +67,8 @@ def send_later(
 def subject_payload(subject: LazyString | str) -> dict[str, Any]:
     """A subject as its message id and parameters, to be translated when rendered."""
     if isinstance(subject, LazyString):
-        args = getattr(subject, "_args", ())
-        kwargs = getattr(subject, "_kwargs", {})
+        args: tuple[Any, ...] = getattr(subject, "_args", ())
+        kwargs: dict[str, Any] = getattr(subject, "_kwargs", {})
         if len(args) == 1 and isinstance(args[0], str):
             return {"msgid": args[0], "params": encode_context(dict(kwargs))}
     return {"text": str(subject)}
@@ -79,7 +79,7 @@ def render_subject(subject: dict[str, Any]) -> str:
         return str(subject["text"])
     params = decode_context(subject.get("params") or {})
     msgid = str(subject["msgid"])
-    return _translate(msgid, **params) if params else _translate(msgid)
+    return str(_translate(msgid, **params) if params else _translate(msgid))
 
 
 def encode_context(context: dict[str, Any]) -> dict[str, Any]:

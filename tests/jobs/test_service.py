@@ -13,6 +13,8 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.conftest import app_overrides
+from vrm_portal import create_app
 from vrm_portal.clock import utcnow
 from vrm_portal.extensions import db
 from vrm_portal.jobs import registry, service
@@ -47,15 +49,22 @@ def test_a_committed_job_runs_once_and_keeps_no_payload(app: Flask, connection, 
 
 
 def test_a_rolled_back_request_enqueues_nothing_and_sends_nothing(
-    app: Flask, connection, db_session, mailbox
+    database_url, smtp, tmp_path, connection, db_session, mailbox
 ):
+    # Its own app: a route is added, which a shared app that served requests refuses.
+    fresh = create_app(app_overrides(database_url, smtp[0], tmp_path))
+    db.bind_to_connection(fresh, connection)
+
     def fails_after_enqueueing() -> str:
         service.enqueue(db.session, "jobs.noop", {"marker": "rolled-back"})
         send_later("eve@example.com", "Should never arrive", "email_in_use")
         raise RuntimeError("crash after enqueueing")
 
-    app.add_url_rule("/_test_enqueue_then_fail", "enqueue_then_fail", fails_after_enqueueing)
-    response = app.test_client().get("/_test_enqueue_then_fail")
+    fresh.add_url_rule("/_test_enqueue_then_fail", "enqueue_then_fail", fails_after_enqueueing)
+    try:
+        response = fresh.test_client().get("/_test_enqueue_then_fail")
+    finally:
+        fresh.extensions["vrm_db"].engine.dispose()
     assert response.status_code == 500
     assert db_session.scalars(select(Job)).all() == []
     assert mailbox.to("eve@example.com") == []

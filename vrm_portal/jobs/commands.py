@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import click
 from flask import current_app
@@ -68,7 +69,7 @@ def list_jobs(only_failed: bool, limit: int, as_json: bool) -> None:
         if only_failed
         else service.recent_jobs(db.session, limit=limit)
     )
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": job.id,
             "kind": job.kind,

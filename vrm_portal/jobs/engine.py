@@ -110,10 +110,10 @@ class JobEngine:
     def consumer(self, *, workers: int, periodic: bool = True) -> Consumer:
         tick = int(self.app.config["JOBS_TICK_SECONDS"])
 
-        class TickingScheduler(Scheduler):
+        class TickingScheduler(Scheduler):  # type: ignore[misc]
             periodic_task_seconds = tick
 
-        class PortalConsumer(Consumer):
+        class PortalConsumer(Consumer):  # type: ignore[misc]
             scheduler_class = TickingScheduler
 
         return PortalConsumer(
@@ -153,34 +153,34 @@ def init_app(app: Flask) -> None:
         with app.app_context():
             deliver(message)
 
-    @huey.task(name="vrm.run", retries=3, retry_delay=10)
     def run(job_id: str) -> None:
         with app.app_context():
             outcome = service.run_job(lambda: db.session, job_id, engine.send, lease=engine.lease)
         if outcome.status == "retry":
             raise RetryTask(delay=outcome.retry_in)
 
-    @huey.task(name="vrm.webhooks")
-    @huey.lock_task("vrm-webhooks")
     def webhooks() -> None:
         from vrm_portal.webhooks import jobs as webhook_jobs
 
         with app.app_context():
             webhook_jobs.deliver_pass()
 
-    engine = JobEngine(app=app, huey=huey, run_task=run, webhooks_task=webhooks, send=send)
+    # Huey's decorators are untyped: applied as calls, their tasks are ``Any``.
+    run_task = huey.task(name="vrm.run", retries=3, retry_delay=10)(run)
+    webhooks_task = huey.task(name="vrm.webhooks")(huey.lock_task("vrm-webhooks")(webhooks))
+    engine = JobEngine(
+        app=app, huey=huey, run_task=run_task, webhooks_task=webhooks_task, send=send
+    )
 
     for setting, kind in SCHEDULES.items():
         _register_schedule(engine, app.config[f"SCHEDULE_{setting}"], kind)
     recover_test = parse_cron("* * * * *")
 
-    @huey.periodic_task(recover_test, name="vrm.recover")
     def recover() -> None:
         recover_stalled(engine)
 
-    @huey.on_startup()
-    def startup() -> None:
-        recover_stalled(engine)
+    huey.periodic_task(recover_test, name="vrm.recover")(recover)
+    huey.on_startup()(recover)
 
     app.extensions["vrm_jobs"] = engine
 
@@ -190,9 +190,10 @@ def _register_schedule(engine: JobEngine, expression: str, kind: str) -> None:
         return
     test = parse_cron(expression)
 
-    @engine.huey.periodic_task(test, name=f"vrm.{kind}")
     def scheduled() -> None:
         enqueue_scheduled(engine, kind)
+
+    engine.huey.periodic_task(test, name=f"vrm.{kind}")(scheduled)
 
 
 def enqueue_scheduled(engine: JobEngine, kind: str) -> str | None:

@@ -104,5 +104,5 @@ def kind(name: str) -> JobKind:
 
 def retry_delay(job_kind: JobKind, failures: int) -> timedelta:
     """The wait after the ``failures``-th failed attempt: exponential, capped."""
-    delay = job_kind.retry_delay * (2 ** max(failures - 1, 0))
+    delay = job_kind.retry_delay * (1 << max(failures - 1, 0))
     return min(delay, job_kind.max_retry_delay)

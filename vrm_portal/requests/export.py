@@ -54,6 +54,7 @@ PROFILE_COLUMNS = (
     "phone",
     "postal_address",
     "locale",
+    "attention_emails",
     "created_at",
     "email_verified_at",
 )
@@ -239,6 +240,7 @@ def _profile(session: Session, account: Account) -> Iterator[dict[str, Any]]:
         Account.phone,
         Account.postal_address,
         Account.locale,
+        Account.attention_emails,
         Account.created_at,
         Account.email_verified_at,
     ).where(Account.id == account.id)
@@ -250,6 +252,7 @@ def _profile(session: Session, account: Account) -> Iterator[dict[str, Any]]:
             "phone": row.phone,
             "postal_address": row.postal_address,
             "locale": row.locale,
+            "attention_emails": bool(row.attention_emails),
             "created_at": rfc3339(row.created_at),
             "email_verified_at": _time(row.email_verified_at),
         }
