@@ -94,6 +94,7 @@ from vrm_portal.consent.models import (
 from vrm_portal.consent.receipts import generate_key_file
 from vrm_portal.db import create_db_engine
 from vrm_portal.demo.catalogue import load_demo_catalogue
+from vrm_portal.log.signing import generate_key_file as generate_log_key_file
 
 BRAND = "aurore-automobiles"
 SCOPES = "consumers:read changes:read"
@@ -324,6 +325,9 @@ def app_environment(workdir: Path, database_url: str, port: int) -> dict[str, st
     key_file = workdir / "receipts.pem"
     if not key_file.exists():
         generate_key_file(key_file)
+    log_key_file = key_file.with_name("log_signing_key.pem")
+    if not log_key_file.exists():
+        generate_log_key_file(log_key_file)
     environ.update(
         {
             "VRM_ENV": "production",
@@ -333,6 +337,12 @@ def app_environment(workdir: Path, database_url: str, port: int) -> dict[str, st
             "VRM_MAIL_BACKEND": "outbox",
             "VRM_INSTANCE_PATH": str(workdir / "instance"),
             "VRM_RECEIPT_SIGNING_KEY_FILE": str(key_file),
+            "VRM_LOG_SIGNING_KEY_FILE": str(log_key_file),
+            "VRM_OPERATOR_NAME": "Bench Group SAS",
+            "VRM_OPERATOR_ADDRESS": "1 place du Banc, 69002 Lyon, France",
+            "VRM_DPO_CONTACT": "dpo@bench.example",
+            "VRM_SUPERVISORY_AUTHORITY_NAME": "CNIL",
+            "VRM_SUPERVISORY_AUTHORITY_URL": "https://www.cnil.fr/",
             "VRM_API_RATE_LIMIT": "off",
             "VRM_BENCH_ENDPOINTS": "1",
         }
@@ -802,6 +812,17 @@ def profile_requests(
             "MAIL_BACKEND": "outbox",
             "MAIL_OUTBOX_DIR": str(Path(environ["VRM_INSTANCE_PATH"]) / "outbox"),
             "RECEIPT_SIGNING_KEY_FILE": environ["VRM_RECEIPT_SIGNING_KEY_FILE"],
+            "LOG_SIGNING_KEY_FILE": environ["VRM_LOG_SIGNING_KEY_FILE"],
+            **{
+                name: environ[f"VRM_{name}"]
+                for name in (
+                    "OPERATOR_NAME",
+                    "OPERATOR_ADDRESS",
+                    "DPO_CONTACT",
+                    "SUPERVISORY_AUTHORITY_NAME",
+                    "SUPERVISORY_AUTHORITY_URL",
+                )
+            },
             "API_RATE_LIMIT": "off",
             "BENCH_ENDPOINTS": True,
         }

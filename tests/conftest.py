@@ -52,6 +52,7 @@ def app_overrides(database_url: str, smtp_port: int, instance: Path) -> dict[str
         "SMTP_PORT": smtp_port,
         "MAIL_OUTBOX_DIR": str(instance / "outbox"),
         "RECEIPT_SIGNING_KEY_FILE": str(instance / "receipt_signing_key.pem"),
+        "LOG_SIGNING_KEY_FILE": str(instance / "log_signing_key.pem"),
         "ARGON2_PARAMETERS": CHEAP_ARGON2,
     }
 

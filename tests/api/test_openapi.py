@@ -106,7 +106,7 @@ def test_the_document_is_built_once_per_app(app):
 def test_every_api_route_is_documented_and_nothing_more(app, client):
     routes = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("api.") or rule.endpoint == "oauth.token":
+        if rule.endpoint.startswith(("api.", "log.")) or rule.endpoint == "oauth.token":
             path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
             routes |= {(m.lower(), path) for m in rule.methods - {"HEAD", "OPTIONS"}}
     documented = {
@@ -114,6 +114,7 @@ def test_every_api_route_is_documented_and_nothing_more(app, client):
     }
     assert routes == documented
     assert ("get", "/api/v1/consumers/{consumer_id}") in routes
+    assert ("get", "/log/proof/inclusion") in routes
 
 
 def test_each_operation_states_its_scope(client):
@@ -139,11 +140,13 @@ def test_the_request_schema_is_the_one_the_code_validates_with(client):
 
 def test_every_problem_type_the_code_raises_is_documented():
     source = "\n".join((API / name).read_text() for name in ("views.py", "oauth.py", "problems.py"))
+    source += (API.parent / "log" / "views.py").read_text()
     raised = set(re.findall(r'(?:ApiProblem\(|^\s+)\s*\d{3},\s*"([a-z-]+)",', source, re.M))
     documented = {problem.slug for problem in openapi.PROBLEM_TYPES}
     assert raised
     assert raised <= documented, raised - documented
     assert documented == {
+        "no-checkpoint",
         "invalid-parameter",
         "not-found",
         "unauthorized",

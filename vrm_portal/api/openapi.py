@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from vrm_portal.api import schemas, views
 from vrm_portal.api.problems import TYPE_BASE
 from vrm_portal.brands.clients import SCOPES
+from vrm_portal.log import schemas as log_schemas
 
 VERSION = "1.0.0"
 #: Where ``components.schemas`` entries are referenced from.
@@ -91,6 +92,15 @@ PROBLEM_TYPES = (
         _(
             "No consumer with this id is known to your brand. An unknown id, an erased "
             "consumer and another brand's id get the same answer, on purpose."
+        ),
+    ),
+    ProblemType(
+        "no-checkpoint",
+        404,
+        "No checkpoint yet",
+        _(
+            "The public log has not signed its first checkpoint yet; Retry-After says when "
+            "to ask again."
         ),
     ),
     ProblemType(
@@ -531,8 +541,9 @@ def _paths(components: dict[str, Any]) -> dict[str, Any]:
                 summary=_("Read your change feed"),
                 description=_(
                     "What changed for your consumers since your last read, oldest first: "
-                    "consents granted, withdrawn or expired, interests and plans changed, "
-                    "consumers erased. Keep next_cursor and pass it as after next time."
+                    "consents granted, withdrawn, expired or needing renewal after a new "
+                    "text version, interests and plans changed, consumers erased. Keep "
+                    "next_cursor and pass it as after next time."
                 ),
                 scope="changes:read",
                 parameters=[_param("after"), _param("limit")],
@@ -545,6 +556,7 @@ def _paths(components: dict[str, Any]) -> dict[str, Any]:
                 curl=f'{bearer}"{BASE}/api/v1/changes?after=0&limit=100"',
             )
         },
+        **_log_paths(components),
         "/api/v1/openapi.json": {
             "get": _operation(
                 operation_id="getOpenApiDocument",
@@ -577,6 +589,124 @@ def _paths(components: dict[str, Any]) -> dict[str, Any]:
                 curl=f'curl "{BASE}/api/v1/docs"',
             )
         },
+    }
+
+
+def _number(name: str, description: str, minimum: int, required: bool = True) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "integer", "minimum": minimum, "maximum": 10**18},
+    }
+
+
+def _log_paths(components: dict[str, Any]) -> dict[str, Any]:
+    """The public consent log (docs/consent-log.md): no token; cacheable; rate-limited."""
+    inclusion = _json(_schema(log_schemas.InclusionProof, components))
+    consistency = _json(_schema(log_schemas.ConsistencyProof, components))
+    listing = _json(_schema(log_schemas.CheckpointList, components))
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    limited = _problem_response(
+        _("Over the rate limit of the public log (per client address)."), ("rate-limited",)
+    )
+    none_yet = _problem_response(
+        _("No checkpoint has been signed yet."),
+        ("no-checkpoint",),
+        {"Retry-After": {"description": _("Seconds."), "schema": {"type": "integer"}}},
+    )
+    bad = _problem_response(
+        _("A number is missing, not a whole number, or outside the published log."),
+        ("invalid-parameter",),
+    )
+
+    def public(operation_id: str, summary: str, description: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "get": _operation(
+                operation_id=operation_id,
+                summary=summary,
+                description=description,
+                scope=None,
+                **extra,
+            )
+        }
+
+    return {
+        "/log/checkpoint": public(
+            "getCheckpoint",
+            _("The latest checkpoint of the consent log"),
+            _(
+                "The latest signed tree head: a C2SP tlog-checkpoint (origin, tree size, "
+                "base64 root hash, extension lines) in a C2SP signed-note with an Ed25519 "
+                "signature. Keep it, and check the next one is consistent with it."
+            ),
+            parameters=[],
+            responses={
+                "200": {"description": _("The signed note."), "content": text},
+                "404": none_yet,
+                "429": limited,
+            },
+            curl=f'curl "{BASE}/log/checkpoint"',
+        ),
+        "/log/vkey": public(
+            "getVerifierKey",
+            _("The checkpoints' verifier key"),
+            _("<name>+<key id, 8 hex digits>+<base64(0x01 || Ed25519 public key)>."),
+            parameters=[],
+            responses={"200": {"description": _("The key."), "content": text}, "429": limited},
+            curl=f'curl "{BASE}/log/vkey"',
+        ),
+        "/log/checkpoints": public(
+            "listCheckpoints",
+            _("Earlier checkpoints"),
+            _("Every checkpoint signed, by increasing size, from after= on (keyset pages)."),
+            parameters=[_number("after", _("List the checkpoints of a larger size."), 0, False)],
+            responses={
+                "200": {"description": _("A page of checkpoints."), "content": listing},
+                "400": bad,
+                "429": limited,
+            },
+            curl=f'curl "{BASE}/log/checkpoints?after=0"',
+        ),
+        "/log/proof/inclusion": public(
+            "getInclusionProof",
+            _("An event's inclusion proof"),
+            _(
+                "The audit path of leaf index (the event of seq index + 1) in the tree of "
+                "size leaves (RFC 9162 §2.1.3). size is at most the latest checkpoint's."
+            ),
+            parameters=[
+                _number("index", _("The leaf, from 0."), 0),
+                _number("size", _("The tree size (a checkpoint's)."), 1),
+            ],
+            responses={
+                "200": {"description": _("The proof."), "content": inclusion},
+                "400": bad,
+                "404": none_yet,
+                "429": limited,
+            },
+            curl=f'curl "{BASE}/log/proof/inclusion?index=0&size=1"',
+        ),
+        "/log/proof/consistency": public(
+            "getConsistencyProof",
+            _("A consistency proof between two tree sizes"),
+            _(
+                "The proof that the tree of size to extends the tree of size from (RFC 9162 "
+                "§2.1.4): how a kept checkpoint shows the log only grew."
+            ),
+            parameters=[
+                _number("from", _("The older size."), 1),
+                _number("to", _("The newer size (at most the latest checkpoint's)."), 1),
+            ],
+            responses={
+                "200": {"description": _("The proof."), "content": consistency},
+                "400": bad,
+                "404": none_yet,
+                "429": limited,
+            },
+            curl=f'curl "{BASE}/log/proof/consistency?from=1&to=1"',
+        ),
     }
 
 

@@ -7,12 +7,32 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from vrm_portal.brands.models import ChangeKind
 from vrm_portal.history.models import InteractionType
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Control characters (C0 but tab and line feed, DEL, C1): they garble pages and terminals.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: The same refusals as JSON Schema patterns (declared in the OpenAPI document); a detail's
+#: key is a label: no control character at all.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
+KEY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+_KEY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: The range of a detail's whole number: what a 64-bit integer holds (JSON in the database,
+#: the brand's own parsers).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -81,7 +101,9 @@ class ConsumerPage(BaseModel):
 class ChangeOut(BaseModel):
     seq: int = Field(description="Position in your brand's feed: gapless, increasing.")
     type: ChangeKind
-    consumer_id: str
+    consumer_id: str | None = Field(
+        description="Your pairwise id for the consumer; null for log.checkpoint entries."
+    )
     occurred_at: datetime
     data: dict[str, Any]
 
@@ -100,7 +122,47 @@ class Amount(_Strict):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
-DetailValue = Annotated[str, StringConstraints(max_length=200)] | int | float | bool
+def _one_detail_value(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """One error naming the detail, rather than one per kind of value it is not."""
+    out_of_range = (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not INT64_MIN <= value <= INT64_MAX
+    )
+    try:
+        if not out_of_range:
+            return handler(value)
+    except ValidationError:
+        pass
+    raise PydanticCustomError(
+        "detail_value",
+        "must be text (at most 200 characters, no control characters), a whole number that "
+        "fits in 64 bits, a finite number, or true or false",
+    )
+
+
+def _printable_key(key: str) -> str:
+    if _KEY_CONTROL.search(key):
+        raise PydanticCustomError("detail_key", "control characters are not allowed in a key")
+    return key
+
+
+def _declare_key_pattern(schema: dict[str, Any]) -> None:
+    # Pydantic would declare a key pattern as ``patternProperties``, which leaves other
+    # keys unconstrained; ``propertyNames`` says what it means.
+    schema["propertyNames"]["pattern"] = KEY_PATTERN
+
+
+DetailKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=40), AfterValidator(_printable_key)
+]
+DetailValue = Annotated[
+    Annotated[str, StringConstraints(max_length=200, pattern=TEXT_PATTERN)]
+    | Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | bool,
+    WrapValidator(_one_detail_value),
+]
 
 
 class InteractionIn(_Strict):
@@ -110,8 +172,8 @@ class InteractionIn(_Strict):
     reference: Annotated[str, StringConstraints(max_length=100)] | None = None
     channel: Annotated[str, StringConstraints(max_length=40)] | None = None
     amount: Amount | None = None
-    details: dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], DetailValue] = (
-        Field(default_factory=dict, max_length=20)
+    details: dict[DetailKey, DetailValue] = Field(
+        default_factory=dict, max_length=20, json_schema_extra=_declare_key_pattern
     )
 
     @field_validator("occurred_at")

@@ -16,7 +16,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -24,6 +24,8 @@ from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from vrm_portal.consent.models import ConsentEvent, LedgerHead
+from vrm_portal.log import tree
+from vrm_portal.log.models import LogNode
 
 GENESIS_HASH = bytes(32)
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -85,6 +87,8 @@ class Head:
 
     seq: int
     hash: bytes
+    #: The Merkle tree's right edge (see ``log/tree.py``), kept with the head.
+    frontier: list[bytes] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class AppendedEvent:
 
 _EVENTS = cast(Table, ConsentEvent.__table__)
 _HEAD = cast(Table, LedgerHead.__table__)
+_NODES = cast(Table, LogNode.__table__)
 
 
 def lock_head(session: Session) -> Head:
@@ -108,12 +113,12 @@ def lock_head(session: Session) -> Head:
     every consent change.
     """
     row = session.execute(
-        select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+        select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.frontier).where(_HEAD.c.id == 1).with_for_update()
     ).one_or_none()
     if row is None:
-        session.execute(insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH))
-        return Head(0, GENESIS_HASH)
-    return Head(row.seq, bytes(row.hash))
+        session.execute(insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH, frontier=b""))
+        return Head(0, GENESIS_HASH, [])
+    return Head(row.seq, bytes(row.hash), tree.decode_frontier(row.frontier, row.seq))
 
 
 def append(session: Session, event: NewEvent, head: Head | None = None) -> AppendedEvent:
@@ -137,7 +142,16 @@ def append(session: Session, event: NewEvent, head: Head | None = None) -> Appen
             hash=digest,
         )
     )
-    session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, hash=digest))
+    # Leaf ``seq - 1`` of the Merkle tree: its input is the event's hash.
+    nodes = tree.append_leaf(head.frontier, seq - 1, digest)
+    session.execute(
+        insert(_NODES), [{"level": n.level, "idx": n.idx, "hash": n.hash} for n in nodes]
+    )
+    session.execute(
+        update(_HEAD)
+        .where(_HEAD.c.id == 1)
+        .values(seq=seq, hash=digest, frontier=tree.encode_frontier(head.frontier))
+    )
     head.seq = seq
     head.hash = digest
     return AppendedEvent(seq, event_id, digest, body)

@@ -138,6 +138,9 @@ class LedgerHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: The Merkle tree's right edge: the hashes of its complete subtrees along the right,
+    #: highest first (``log/tree.py``), so an append reads no node.
+    frontier: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class ConsentEvent(Base):
