@@ -37,7 +37,7 @@ DEV_STAMP     := $(VENV)/.stamp-dev
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv install install-dev browser translations run serve test test-pg redis \
+.PHONY: help venv install install-dev browser translations run serve vrm test test-pg redis \
         lint format typecheck check-migrations migration messages lock clean
 
 help: ## List the targets (this text)
@@ -50,6 +50,7 @@ help: ## List the targets (this text)
 	@echo "           PG_TEST_URL=$(PG_TEST_URL)"
 	@echo "           VRM_CHECK_PG_URL=<scratch PostgreSQL database for check-migrations; it is DROPPED>"
 	@echo "Examples:  make run PORT=8000   make test PYTEST_ARGS='-x -k login'   make migration m='add brands'"
+	@echo "           make vrm ARGS='list-brands --json'   (an operator command on the make run portal)"
 
 # ---- environment ----------------------------------------------------------------
 
@@ -117,6 +118,15 @@ run: install translations ## Run the app locally: create/upgrade the DB, seed de
 	$(FLASK) vrm worker >> instance/worker.log 2>&1 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(FLASK) run --host 127.0.0.1 --port $(PORT) $(RUN_ARGS)
+
+# An operator command on the development portal of `make run` (same settings, same
+# database), from another terminal: make vrm ARGS="list-brands --json".  Only the
+# command writes to stdout (the install check goes to stderr), so its output pipes.
+vrm: export VRM_ENV := development
+vrm: ## Run a `vrm` command on the development portal: make vrm ARGS="list-brands --json"
+	@$(MAKE) --no-print-directory --silent install >&2
+	@export VRM_PUBLIC_BASE_URL="$${VRM_PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)}"; \
+	$(FLASK) vrm $(ARGS)
 
 # Production-like: gunicorn with whatever VRM_* settings the environment holds
 # (VRM_ENV defaults to production, so VRM_SECRET_KEY etc. must be set).
@@ -290,3 +300,11 @@ bench-export: install ## Export benchmark: time and peak memory for 1k/10k/100k 
 .PHONY: bench-mydata
 bench-mydata: install ## My data benchmark: timeline and "who read my data" pages for 100k history entries (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
 	$(PY) bench/my_data.py $(BENCH_ARGS)
+
+.PHONY: bench-renewal
+bench-renewal: install ## Renewal notices benchmark: a new purpose version for 100k consumers, time and peak memory of the job (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
+	$(PY) bench/renewal_notices.py $(BENCH_ARGS)
+
+.PHONY: bench-jobs
+bench-jobs: install redis ## Job engine benchmark: no-op and email jobs/s through the worker (SQLite file and Redis db 13 queues) vs inline (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
+	$(PY) bench/jobs.py $(BENCH_ARGS)

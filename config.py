@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 INSTANCE_PATH = Path(os.environ.get("VRM_INSTANCE_PATH", PROJECT_ROOT / "instance"))
@@ -29,14 +30,40 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value.strip()
 
 
+#: Settings that could not be read when this module was imported: ``load_config()``
+#: refuses to start with the first one, as a ``ConfigError`` like any other bad setting
+#: (raising here would fail the import with a traceback instead).
+_UNREADABLE: list[str] = []
+
+
 def _env_int(name: str, default: int) -> int:
     raw = _env(name)
     if raw is None:
         return default
     try:
         return int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    except ValueError:
+        _UNREADABLE.append(f"{name} must be a whole number, got {raw!r}")
+        return default
+
+
+_EMAIL = re.compile(r"^[^@\s:/]+@[^@\s:/]+\.[^@\s:/.]+$")
+
+
+def is_web_url(value: str) -> bool:
+    """An absolute ``http://`` or ``https://`` URL with a host and no spaces."""
+    if any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in {"http", "https"} and bool(parts.hostname)
+
+
+def is_email_address(value: str) -> bool:
+    """Looks like ``name@domain.tld`` (a sanity check on a setting, not RFC 5322)."""
+    return bool(_EMAIL.match(value))
 
 
 #: Social sign-in presets and the settings each reads from ``VRM_<PRESET>_<FIELD>``.
@@ -139,6 +166,16 @@ class Config:
     PUBLIC_BASE_URL: str | None = _env("VRM_PUBLIC_BASE_URL")
     PROXY_HOPS = _env_int("VRM_PROXY_HOPS", 0)
 
+    #: Who runs the portal, on the help page and in every page's footer (GDPR art. 13:
+    #: who is responsible, how to reach its data protection officer, where to complain).
+    #: Required in production; development shows a fictional operator.
+    OPERATOR_NAME: str | None = _env("VRM_OPERATOR_NAME")
+    OPERATOR_ADDRESS: str | None = _env("VRM_OPERATOR_ADDRESS")
+    #: An email address, or the http(s) URL of a contact page.
+    DPO_CONTACT: str | None = _env("VRM_DPO_CONTACT")
+    SUPERVISORY_AUTHORITY_NAME: str | None = _env("VRM_SUPERVISORY_AUTHORITY_NAME")
+    SUPERVISORY_AUTHORITY_URL: str | None = _env("VRM_SUPERVISORY_AUTHORITY_URL")
+
     MAIL_BACKEND = _env("VRM_MAIL_BACKEND", "smtp")
     MAIL_FROM = _env("VRM_MAIL_FROM", "VRM Portal <no-reply@vrm.invalid>")
     MAIL_OUTBOX_DIR = str(INSTANCE_PATH / "outbox")
@@ -160,6 +197,14 @@ class Config:
     RECEIPT_SIGNING_KEY_FILE: str | None = _env("VRM_RECEIPT_SIGNING_KEY_FILE")
     #: Development only: create the key file above when it does not exist.
     RECEIPT_KEY_AUTOGENERATE = False
+    #: PEM file of the Ed25519 key that signs the public log's checkpoints (not the
+    #: receipt key). Development creates ``instance/log_signing_key.pem``.
+    LOG_SIGNING_KEY_FILE: str | None = _env("VRM_LOG_SIGNING_KEY_FILE")
+    LOG_KEY_AUTOGENERATE = False
+    #: The log's name in its checkpoints; default ``<public host>/consent-log``.
+    LOG_ORIGIN: str | None = _env("VRM_LOG_ORIGIN")
+    #: Requests per client address to the public /log endpoints.
+    LOG_RATE_LIMIT = _env("VRM_LOG_RATE_LIMIT", "300 per minute")
     #: How long the link that confirms an email consent (double opt-in) stays valid.
     CONSENT_CONFIRMATION_TTL = timedelta(hours=48)
     #: Account deletion: how long a scheduled erasure waits, so the consumer can cancel it.
@@ -206,6 +251,8 @@ class Config:
     SCHEDULE_PROCESS_ERASURES = _env("VRM_SCHEDULE_PROCESS_ERASURES", "7 * * * *")
     SCHEDULE_DELIVER_WEBHOOKS = _env("VRM_SCHEDULE_DELIVER_WEBHOOKS", "* * * * *")
     SCHEDULE_REMINDERS = _env("VRM_SCHEDULE_REMINDERS", "0 8 * * *")
+    #: When a new checkpoint of the public log is signed, if the log grew.
+    SCHEDULE_CHECKPOINT = _env("VRM_SCHEDULE_CHECKPOINT", "*/5 * * * *")
     #: A consent that expires within this many days is on "What needs your attention".
     REMINDER_DAYS = _env_int("VRM_REMINDER_DAYS", 30)
 
@@ -264,7 +311,18 @@ class Config:
             raise ConfigError("VRM_JOBS_TICK_SECONDS must divide 60 (1, 2, 5, 10, 30 or 60)")
         if not 1 <= self.REMINDER_DAYS <= 365:
             raise ConfigError("VRM_REMINDER_DAYS must be between 1 and 365")
-        for name in ("EXPIRE_CONSENTS", "PROCESS_ERASURES", "DELIVER_WEBHOOKS", "REMINDERS"):
+        if not self.LOG_SIGNING_KEY_FILE:
+            raise ConfigError(
+                "VRM_LOG_SIGNING_KEY_FILE must name the PEM file of the public log's signing "
+                "key, not the receipt key (openssl genpkey -algorithm ed25519 -out log.pem)"
+            )
+        for name in (
+            "EXPIRE_CONSENTS",
+            "PROCESS_ERASURES",
+            "DELIVER_WEBHOOKS",
+            "REMINDERS",
+            "CHECKPOINT",
+        ):
             expression = getattr(self, f"SCHEDULE_{name}") or ""
             if expression != "off" and len(expression.split()) != 5:
                 raise ConfigError(
@@ -280,6 +338,35 @@ class Config:
                 raise ConfigError(
                     f"social provider name {name!r}: use lower-case letters, digits and dashes"
                 )
+        self._validate_operator()
+
+    def _validate_operator(self) -> None:
+        """Who runs the portal: every value set, the contact and the link usable."""
+        required = {
+            "OPERATOR_NAME": 'the legal name of who runs the portal, e.g. "Example Group SAS"',
+            "OPERATOR_ADDRESS": "its postal address, on one line",
+            "DPO_CONTACT": "its data protection officer's email address or contact page URL",
+            "SUPERVISORY_AUTHORITY_NAME": "the data protection authority to complain to, e.g. CNIL",
+            "SUPERVISORY_AUTHORITY_URL": "that authority's website, e.g. https://www.cnil.fr/",
+        }
+        for name, what in required.items():
+            if not getattr(self, name):
+                raise ConfigError(
+                    f"VRM_{name} must be set to {what} (the help page and every page's "
+                    "footer show it)"
+                )
+        contact = self.DPO_CONTACT or ""
+        if not (is_web_url(contact) or is_email_address(contact)):
+            raise ConfigError(
+                "VRM_DPO_CONTACT must be an email address (dpo@example.com) or an http(s) URL "
+                f"(https://example.com/privacy/contact), got {contact!r}"
+            )
+        authority_url = self.SUPERVISORY_AUTHORITY_URL or ""
+        if not is_web_url(authority_url):
+            raise ConfigError(
+                "VRM_SUPERVISORY_AUTHORITY_URL must be an http(s) URL, e.g. "
+                f"https://www.cnil.fr/, got {authority_url!r}"
+            )
 
     def as_flask_mapping(self) -> dict[str, Any]:
         names = (n for n in dir(self) if n.isupper())
@@ -308,13 +395,22 @@ class DevelopmentConfig(Config):
     DEV_IDP = _env("VRM_DEV_IDP", "1") not in {"0", "false", "no", "off"}
 
     RECEIPT_KEY_AUTOGENERATE = True
+    LOG_KEY_AUTOGENERATE = True
     WEBHOOK_ALLOW_LOOPBACK_HTTP = True
+    #: A fictional operator for the demo; production must name the real one.
+    OPERATOR_NAME = _env("VRM_OPERATOR_NAME", "Demo Brand Group SAS")
+    OPERATOR_ADDRESS = _env("VRM_OPERATOR_ADDRESS", "1 place de la Démo, 69002 Lyon, France")
+    DPO_CONTACT = _env("VRM_DPO_CONTACT", "dpo@demo.vrm.example")
+    SUPERVISORY_AUTHORITY_NAME = _env("VRM_SUPERVISORY_AUTHORITY_NAME", "CNIL")
+    SUPERVISORY_AUTHORITY_URL = _env("VRM_SUPERVISORY_AUTHORITY_URL", "https://www.cnil.fr/")
 
     def validate(self) -> None:
         if not self.SECRET_KEY:
             self.SECRET_KEY = _development_secret_key()
         if not self.RECEIPT_SIGNING_KEY_FILE:
             self.RECEIPT_SIGNING_KEY_FILE = str(INSTANCE_PATH / "receipt_signing_key.pem")
+        if not self.LOG_SIGNING_KEY_FILE:
+            self.LOG_SIGNING_KEY_FILE = str(INSTANCE_PATH / "log_signing_key.pem")
         super().validate()
 
 
@@ -353,6 +449,8 @@ CONFIGS: dict[str, type[Config]] = {
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the validated Flask config mapping for ``VRM_ENV`` plus ``overrides``."""
+    if _UNREADABLE:
+        raise ConfigError(_UNREADABLE[0])
     env_name = _env("VRM_ENV", "production") or "production"
     try:
         config_class = CONFIGS[env_name]

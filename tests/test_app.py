@@ -37,6 +37,62 @@ def test_production_requires_a_public_url_and_an_smtp_host(monkeypatch):
         load_config({"SECRET_KEY": key, "PUBLIC_BASE_URL": "https://vrm.example"})
 
 
+#: What production must say about who runs the portal (README, "Configuration").
+OPERATOR = {
+    "OPERATOR_NAME": "Example Group SAS",
+    "OPERATOR_ADDRESS": "1 rue Exemple, 75001 Paris, France",
+    "DPO_CONTACT": "dpo@example.com",
+    "SUPERVISORY_AUTHORITY_NAME": "CNIL",
+    "SUPERVISORY_AUTHORITY_URL": "https://www.cnil.fr/",
+}
+#: Every other setting production requires.
+PRODUCTION = {
+    "SECRET_KEY": "p" * 48,
+    "PUBLIC_BASE_URL": "https://vrm.example",
+    "SMTP_HOST": "127.0.0.1",
+    "RECEIPT_SIGNING_KEY_FILE": "/etc/vrm/receipts.pem",
+    "LOG_SIGNING_KEY_FILE": "/etc/vrm/log.pem",
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPERATOR))
+def test_production_must_say_who_runs_the_portal(monkeypatch, name):
+    monkeypatch.setenv("VRM_ENV", "production")
+    assert load_config(PRODUCTION | OPERATOR)["OPERATOR_NAME"] == "Example Group SAS"
+    with pytest.raises(ConfigError, match=f"^VRM_{name} must be set to "):
+        load_config(PRODUCTION | OPERATOR | {name: None})
+
+
+def test_development_names_the_demo_operator():
+    config = load_config()
+    assert config["OPERATOR_NAME"] == "Demo Brand Group SAS"
+    assert config["OPERATOR_ADDRESS"] == "1 place de la Démo, 69002 Lyon, France"
+    assert config["DPO_CONTACT"] == "dpo@demo.vrm.example"
+    assert config["SUPERVISORY_AUTHORITY_NAME"] == "CNIL"
+    assert config["SUPERVISORY_AUTHORITY_URL"] == "https://www.cnil.fr/"
+
+
+@pytest.mark.parametrize(
+    "contact", ["nobody", "dpo@example", "mailto:dpo@example.com", "ftp://example.com/dpo"]
+)
+def test_a_dpo_contact_must_be_an_email_address_or_a_web_page(contact):
+    with pytest.raises(ConfigError, match=r"^VRM_DPO_CONTACT must be an email address"):
+        load_config({"DPO_CONTACT": contact})
+
+
+@pytest.mark.parametrize("contact", ["dpo@example.com", "https://example.com/privacy/contact"])
+def test_a_dpo_contact_may_be_an_email_address_or_a_web_page(contact):
+    assert load_config({"DPO_CONTACT": contact})["DPO_CONTACT"] == contact
+
+
+@pytest.mark.parametrize(
+    "url", ["www.cnil.fr", "javascript:alert(1)", "https://", "https://www.cnil .fr/"]
+)
+def test_the_supervisory_authority_needs_a_web_address(url):
+    with pytest.raises(ConfigError, match=r"^VRM_SUPERVISORY_AUTHORITY_URL must be an http"):
+        load_config({"SUPERVISORY_AUTHORITY_URL": url})
+
+
 def test_unknown_environment_name_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("VRM_ENV", "staging")
     with pytest.raises(ConfigError, match="VRM_ENV must be one of"):
@@ -45,16 +101,18 @@ def test_unknown_environment_name_is_a_clear_error(monkeypatch):
 
 def _production_app(database_url: str, key_file: Path):
     generate_key_file(key_file)
+    log_key_file = key_file.with_name("log.pem")
+    generate_key_file(log_key_file)
     previous = os.environ.get("VRM_ENV")
     os.environ["VRM_ENV"] = "production"
     try:
         return create_app(
-            {
-                "SECRET_KEY": "p" * 48,
-                "PUBLIC_BASE_URL": "https://vrm.example",
-                "SMTP_HOST": "127.0.0.1",
+            PRODUCTION
+            | OPERATOR
+            | {
                 "DATABASE_URL": database_url,
                 "RECEIPT_SIGNING_KEY_FILE": str(key_file),
+                "LOG_SIGNING_KEY_FILE": str(log_key_file),
             }
         )
     finally:

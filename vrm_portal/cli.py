@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 from flask import Blueprint, current_app
 from sqlalchemy import select
@@ -16,9 +18,15 @@ from vrm_portal.clock import utcnow
 from vrm_portal.consent import commands as consent_commands
 from vrm_portal.consent.signing import current_notary
 from vrm_portal.demo.catalogue import load_demo_catalogue
-from vrm_portal.demo.history import seed_demo_activity, seed_demo_history
+from vrm_portal.demo.history import (
+    STAFF_CREATED_DAYS_AGO,
+    date_sign_up,
+    seed_demo_activity,
+    seed_demo_history,
+)
 from vrm_portal.extensions import db
 from vrm_portal.jobs import commands as job_commands
+from vrm_portal.log import commands as log_commands
 from vrm_portal.requests import commands as request_commands
 from vrm_portal.webhooks import commands as webhook_commands
 
@@ -29,6 +37,7 @@ for command in [
     *webhook_commands.COMMANDS,
     *request_commands.COMMANDS,
     *job_commands.COMMANDS,
+    *log_commands.COMMANDS,
 ]:
     bp.cli.add_command(command)
 
@@ -77,7 +86,8 @@ def seed_demo() -> None:
     for email, role in DEMO_ACCOUNTS:
         account = session.scalars(select(Account).where(Account.email == email)).one_or_none()
         if account is None and role is not None:
-            service.create_staff_account(session, email, DEMO_PASSWORD, role)
+            staff = service.create_staff_account(session, email, DEMO_PASSWORD, role)
+            date_sign_up(session, staff, utcnow() - timedelta(days=STAFF_CREATED_DAYS_AGO))
         elif account is None:
             registration = service.register_account(
                 session,

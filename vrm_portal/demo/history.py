@@ -1,27 +1,41 @@
-"""A believable consent history for the demo consumer, recorded through the real service."""
+"""A believable consent history for the demo consumer, recorded through the real service.
+
+The history is dated in the past, and everything it leans on is dated before it: the
+staff accounts exist, the group publishes its catalogue, the consumer signs up, then
+gives and withdraws consents
+(each brand's relationship starts with the consumer's first consent to it); later
+Aurore Automobiles connects its CRM, records two interactions and reads the consumer.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 
-from vrm_portal.accounts.models import Account
+from vrm_portal.accounts.models import Account, AccountEvent, EmailToken, EventKind, TokenPurpose
 from vrm_portal.api import projection
 from vrm_portal.brands.models import ApiClient, Brand, BrandRelationship
 from vrm_portal.clock import utcnow
 from vrm_portal.consent import service
 from vrm_portal.consent.models import CollectionMethod, ConsentState
 from vrm_portal.consent.service import Change, Notary
+from vrm_portal.demo.catalogue import date_demo_catalogue
 from vrm_portal.history.models import AccessKind, AccessRecord, Interaction, InteractionType
 from vrm_portal.history.recorder import access_row
 from vrm_portal.interests import service as interests
 
-#: (days ago, brand, purpose, give or withdraw)
+#: The demo's calendar, in days before the seeding (see the module's docstring).
+STAFF_CREATED_DAYS_AGO = 190
+CATALOGUE_PUBLISHED_DAYS_AGO = 180
+CONSUMER_REGISTERED_DAYS_AGO = 125
+CRM_CONNECTED_DAYS_AGO = 60
+
+#: (days ago, brand, purpose, give or withdraw), oldest first.
 DEMO_CHANGES = (
     (120, "aurore-automobiles", "personalised-offers", True),
     (120, "aurore-automobiles", "email-offers", True),
@@ -37,9 +51,13 @@ def seed_demo_history(session: Session, notary: Notary, consumer: Account) -> in
     if session.scalar(select(exists().where(ConsentState.account_id == consumer.id))):
         return 0
     now = utcnow()
+    date_demo_catalogue(session, now - timedelta(days=CATALOGUE_PUBLISHED_DAYS_AGO))
+    date_sign_up(session, consumer, now - timedelta(days=CONSUMER_REGISTERED_DAYS_AGO))
+    first_consent: dict[int, datetime] = {}
     for days_ago, brand, key, give in DEMO_CHANGES:
         purpose = service.find_purpose(session, brand, key)
         change = Change(CollectionMethod.IMPORT, "en", now - timedelta(days=days_ago))
+        first_consent.setdefault(purpose.brand_id, change.now)
         if give:
             service.grant(
                 session,
@@ -51,7 +69,46 @@ def seed_demo_history(session: Session, notary: Notary, consumer: Account) -> in
             )
         else:
             service.withdraw(session, notary, consumer, purpose, change=change)
+    # Each relationship was created just now, by the first (back-dated) consent to its brand.
+    for relationship in session.scalars(
+        select(BrandRelationship).where(
+            BrandRelationship.account_id == consumer.id,
+            BrandRelationship.brand_id.in_(first_consent),
+        )
+    ):
+        relationship.created_at = first_consent[relationship.brand_id]
+    session.flush()
     return len(DEMO_CHANGES)
+
+
+def date_sign_up(session: Session, account: Account, created_at: datetime) -> None:
+    """Date a demo account's creation, and what it recorded then, back to ``created_at``
+    (never forward): its password, its verified address a few minutes later, its
+    registration or staff role event, its verification link."""
+    if account.created_at <= created_at:
+        return
+    account.created_at = created_at
+    account.password_changed_at = created_at
+    account.email_verified_at = created_at + timedelta(minutes=4)
+    creation = (EventKind.REGISTERED.value, EventKind.STAFF_ROLE_GRANTED.value)
+    for event in session.scalars(
+        select(AccountEvent).where(
+            AccountEvent.account_id == account.id,
+            AccountEvent.kind.in_(creation),
+            AccountEvent.created_at > created_at,
+        )
+    ):
+        event.created_at = created_at
+    for token in session.scalars(
+        select(EmailToken).where(
+            EmailToken.account_id == account.id,
+            EmailToken.purpose == TokenPurpose.VERIFY_EMAIL.value,
+            EmailToken.created_at > created_at,
+        )
+    ):
+        token.expires_at = created_at + (token.expires_at - token.created_at)
+        token.created_at = created_at
+    session.flush()
 
 
 #: (days ago, type, summary, body extras) of what Aurore Automobiles recorded.
@@ -78,8 +135,7 @@ def seed_demo_activity(session: Session, consumer: Account, client: ApiClient) -
             BrandRelationship.account_id == consumer.id, BrandRelationship.brand_id == brand.id
         )
     ).one()
-    # The history above is backdated; so is the relationship it started.
-    relationship.created_at = now - timedelta(days=max(d for d, *_ in DEMO_CHANGES))
+    client.created_at = min(client.created_at, now - timedelta(days=CRM_CONNECTED_DAYS_AGO))
     interests.set_interests(session, consumer, brand, {"electric-vehicles"})
     interests.state_intent(
         session,

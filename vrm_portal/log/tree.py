@@ -35,7 +35,8 @@ def frontier_levels(size: int) -> list[int]:
 
 
 def decode_frontier(blob: bytes | None, size: int) -> list[bytes]:
-    hashes = [bytes(blob[i : i + HASH_SIZE]) for i in range(0, len(blob or b""), HASH_SIZE)]
+    data = bytes(blob or b"")
+    hashes = [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
     if len(hashes) != len(frontier_levels(size)):
         raise ValueError(f"the stored frontier does not fit a tree of {size} leaves")
     return hashes

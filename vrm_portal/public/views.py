@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, session, url_for
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale, refresh
 from flask_babel import gettext as _
@@ -11,9 +13,16 @@ from flask_login import current_user
 from vrm_portal.accounts import service
 from vrm_portal.accounts.forms import LocaleForm
 from vrm_portal.extensions import db
+from vrm_portal.public.notices import operator_notice
 from vrm_portal.web import safe_next
 
 bp = Blueprint("public", __name__)
+
+
+@bp.app_context_processor
+def inject_operator() -> dict[str, Any]:
+    """``operator``, for the footer of every page and the help page."""
+    return {"operator": operator_notice(current_app.config)}
 
 
 @bp.get("/")
