@@ -10,15 +10,19 @@ from flask_babel import get_locale, lazy_gettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import INSTANCE_PATH, PROJECT_ROOT, ConfigError, load_config
-from vrm_portal import cli, errors, security_headers
+from vrm_portal import cli, errors, log_redaction, security_headers
 from vrm_portal.accounts import (
     auth_views,
+    consumer_two_factor_views,
     identity,
     passwords,
     profile_views,
+    second_step_views,
     settings_views,
+    step_up_views,
     two_factor_views,
 )
+from vrm_portal.accounts.passkeys import views as passkeys_views
 from vrm_portal.accounts.social import client as social_client
 from vrm_portal.accounts.social import providers as social_providers
 from vrm_portal.accounts.social import views as social_views
@@ -32,6 +36,8 @@ from vrm_portal.extensions import db as database
 from vrm_portal.i18n import LOCALE_NAMES, select_locale
 from vrm_portal.interests import views as interests_views
 from vrm_portal.jobs import engine as job_engine
+from vrm_portal.log import signing as log_signing
+from vrm_portal.log import views as log_views
 from vrm_portal.mydata import views as mydata_views
 from vrm_portal.public import health
 from vrm_portal.public import views as public_views
@@ -53,6 +59,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     configure_logging(app)
     configure_extensions(app)
     configure_blueprints(app)
+    log_redaction.redact_token_routes(app.url_map)
     configure_templates(app)
     errors.init_app(app)
     security_headers.init_app(app)
@@ -65,10 +72,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 
 def configure_logging(app: Flask) -> None:
+    """INFO to stderr in production; in every environment, no secret link and no email
+    address in any log line (``log_redaction``)."""
     if not app.debug and not app.testing:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+    log_redaction.install(app)
 
 
 def configure_extensions(app: Flask) -> None:
@@ -83,6 +93,7 @@ def configure_extensions(app: Flask) -> None:
     login_manager.user_loader(identity.load_user)
     login_manager.login_message = lazy_gettext("Please sign in to see this page.")
     signing.init_app(app)
+    log_signing.init_app(app)
     job_engine.init_app(app)
     gpc.init_app(app)
     argon2 = app.config.get("ARGON2_PARAMETERS")
@@ -97,6 +108,10 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(settings_views.bp)
     app.register_blueprint(profile_views.bp)
     app.register_blueprint(two_factor_views.bp)
+    app.register_blueprint(second_step_views.bp)
+    app.register_blueprint(step_up_views.bp)
+    app.register_blueprint(consumer_two_factor_views.bp)
+    app.register_blueprint(passkeys_views.bp)
     app.register_blueprint(consent_views.bp)
     app.register_blueprint(consent_views.wellknown)
     app.register_blueprint(interests_views.bp)
@@ -108,6 +123,8 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(social_views.bp)
     api_oauth.init_app(app)
     app.register_blueprint(api_views.bp)
+    app.register_blueprint(log_views.bp)
+    csrf.exempt(log_views.bp)
     app.register_blueprint(cli.bp)
     limiter.exempt(health.bp)
     if app.config["BENCH_ENDPOINTS"]:

@@ -138,12 +138,19 @@ def render_email(
 
 
 def render_message(payload: dict[str, Any], message_id: str) -> EmailMessage:
-    """The message a ``mail.send`` job sends, rendered in the payload's locale."""
+    """The message a ``mail.send`` job sends, rendered in the payload's locale.
+
+    ``PermanentJobError`` when it cannot be built (a stored address with a line break,
+    say): no retry would ever send it, so the job fails at once, whichever job it is.
+    """
     locale = payload.get("locale")
     context = decode_context(payload.get("context") or {})
-    with force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
-        subject = render_subject(payload["subject"])
-        message = compose(payload["to"], subject, payload["template"], **context)
+    try:
+        with force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            subject = render_subject(payload["subject"])
+            message = compose(payload["to"], subject, payload["template"], **context)
+    except ValueError as exc:  # e.g. a header value with a line break
+        raise PermanentJobError(f"cannot build the message: {exc}") from exc
     del message["Message-ID"]
     message["Message-ID"] = f"<{message_id}@vrm.invalid>"
     return message
@@ -164,7 +171,8 @@ def _write_to_outbox(message: EmailMessage, folder: Path) -> None:
     stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
     path = folder / f"{stamp}-{message['To'].replace('@', '_at_')}.eml"
     path.write_bytes(bytes(message))
-    log.info("email %r to %s written to %s", message["Subject"], message["To"], path)
+    # The file's name holds the recipient's address: the log names the folder only.
+    log.info("email %s (%r) written to %s", _reference(message), message["Subject"], folder)
 
 
 def _send_smtp(message: EmailMessage, config: Any) -> None:
@@ -182,16 +190,18 @@ def _send_smtp(message: EmailMessage, config: Any) -> None:
         if config["SMTP_USERNAME"]:
             smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
         smtp.send_message(message)
-    log.info("email %r sent to %s", message["Subject"], message["To"])
+    log.info("email %s (%r) sent", _reference(message), message["Subject"])
+
+
+def _reference(message: EmailMessage) -> str:
+    """What the log says of a message: its ``mail.send`` job id (the Message-ID's local
+    part), never the recipient's address."""
+    return str(message["Message-ID"] or "").strip("<>").partition("@")[0]
 
 
 @handler("mail.send", max_attempts=8, retry_delay=timedelta(seconds=30))
 def send_job(ctx: JobContext) -> dict[str, Any]:
     """Render and send one queued email (the job id is its Message-ID, so a resend after
     a crash between the SMTP answer and the commit carries the same id)."""
-    try:
-        message = render_message(ctx.payload, ctx.job_id)
-    except ValueError as exc:  # e.g. a stored address with a line break: never sendable
-        raise PermanentJobError(f"cannot build the message: {exc}") from exc
-    ctx.send(message)
+    ctx.send(render_message(ctx.payload, ctx.job_id))
     return {"template": ctx.payload.get("template")}

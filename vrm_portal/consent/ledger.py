@@ -142,19 +142,23 @@ def append(session: Session, event: NewEvent, head: Head | None = None) -> Appen
             hash=digest,
         )
     )
-    # Leaf ``seq - 1`` of the Merkle tree: its input is the event's hash.
-    nodes = tree.append_leaf(head.frontier, seq - 1, digest)
+    frontier = grow_tree(session, head, seq, digest)
     session.execute(
-        insert(_NODES), [{"level": n.level, "idx": n.idx, "hash": n.hash} for n in nodes]
-    )
-    session.execute(
-        update(_HEAD)
-        .where(_HEAD.c.id == 1)
-        .values(seq=seq, hash=digest, frontier=tree.encode_frontier(head.frontier))
+        update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, hash=digest, frontier=frontier)
     )
     head.seq = seq
     head.hash = digest
     return AppendedEvent(seq, event_id, digest, body)
+
+
+def grow_tree(session: Session, head: Head, seq: int, digest: bytes) -> bytes:
+    """Add leaf ``seq - 1`` (input: the event's hash) to the public log's Merkle tree:
+    the complete subtrees it closes are inserted; returns the new right edge to store."""
+    nodes = tree.append_leaf(head.frontier, seq - 1, digest)
+    session.execute(
+        insert(_NODES), [{"level": n.level, "idx": n.idx, "hash": n.hash} for n in nodes]
+    )
+    return tree.encode_frontier(head.frontier)
 
 
 def document_of(event: ConsentEvent) -> dict[str, Any]:

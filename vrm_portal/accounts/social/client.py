@@ -218,7 +218,7 @@ def _oidc_identity(
     return ProviderIdentity(
         provider=provider.name,
         subject=str(info["sub"]),
-        email=_clean_email(info.get("email")),
+        email=_email_claim(info.get("email")),
         email_verified=verified in (True, "true", "True", 1, "1"),
         name=str(info.get("name") or ""),
     )
@@ -229,14 +229,14 @@ def _oauth2_identity(provider: Provider, client: Any, token: Any) -> ProviderIde
     response = client.get(provider.userinfo_url, token=token)
     response.raise_for_status()
     profile = response.json()
-    email = _clean_email(profile.get("email"))
+    email = _email_claim(profile.get("email"))
     verified = False
     if provider.preset == "github":
         emails = client.get("https://api.github.com/user/emails", token=token)
         emails.raise_for_status()
         for entry in emails.json():
             if entry.get("primary") and entry.get("verified"):
-                email, verified = _clean_email(entry.get("email")), True
+                email, verified = _email_claim(entry.get("email")), True
     # Facebook does not say whether it checked the address: it is not vouched for.
     return ProviderIdentity(
         provider=provider.name,
@@ -247,10 +247,10 @@ def _oauth2_identity(provider: Provider, client: Any, token: Any) -> ProviderIde
     )
 
 
-def _clean_email(value: Any) -> str | None:
-    if not isinstance(value, str) or "@" not in value or len(value) > 254:
-        return None
-    return value.strip().lower()
+def _email_claim(value: Any) -> str | None:
+    """The address exactly as the provider gave it (None if it gave none): the service
+    judges it by the sign-up form's rules, and refuses it, rather than tidy it up here."""
+    return value if isinstance(value, str) and value else None
 
 
 def _apple_client_secret(provider: Provider) -> str:

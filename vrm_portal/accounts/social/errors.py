@@ -23,6 +23,20 @@ class UnverifiedEmail(AccountError):
     account (it can still be linked by a signed-in consumer, from the settings)."""
 
 
+class InvalidProviderEmail(AccountError):
+    """The provider's address fails the rules of the sign-up form, so it neither creates,
+    joins nor is linked to an account.
+
+    ``reason``: ``hidden_characters`` (line breaks, control or invisible characters),
+    ``incomplete_domain`` (no dot after the @, or a trailing one), ``too_long`` or
+    ``invalid``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class IdentityLinkedElsewhere(AccountError):
     """The provider identity already belongs to another account."""
 

@@ -8,7 +8,8 @@ vouches for, and when that address already has an account, its owner must prove 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -17,12 +18,14 @@ from sqlalchemy.orm import Session
 
 from vrm_portal.accounts import service as accounts
 from vrm_portal.accounts.auth_sessions import revoke_other_sessions
+from vrm_portal.accounts.errors import InvalidEmail
 from vrm_portal.accounts.history import ClientInfo, record_event
 from vrm_portal.accounts.models import Account, EventKind
 from vrm_portal.accounts.social.client import ProviderIdentity
 from vrm_portal.accounts.social.errors import (
     IdentityLinkedElsewhere,
     IdentityNotFound,
+    InvalidProviderEmail,
     LastSignInMethod,
     PendingLinkRejected,
     UnverifiedEmail,
@@ -39,6 +42,57 @@ class SocialSignIn:
     account: Account | None
     created: bool = False
     pending: PendingIdentityLink | None = None
+
+
+#: Unicode categories no address may hold, wherever they are: control characters (CR, LF,
+#: tab, NUL), format characters (zero-width space and joiners, soft hyphen, direction
+#: overrides), line and paragraph separators, private-use and unassigned code points.
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+
+
+def provider_email(raw: str) -> str:
+    """A provider's address under the sign-up form's rules, in the same canonical form
+    (``accounts.normalise_email``: email-validator, NFC, lower case).
+
+    Stricter on one point: a line break or an invisible character anywhere, even at the
+    ends where the form would strip it, is refused (``InvalidProviderEmail``): a provider
+    that sends one is not giving a plain address, and the text around it (a header
+    injection, a look-alike of someone else's address) must not reach an account.
+    """
+    if any(unicodedata.category(char) in HIDDEN_CATEGORIES for char in raw):
+        raise InvalidProviderEmail("hidden_characters")
+    try:
+        return accounts.normalise_email(raw)
+    except InvalidEmail as exc:
+        if exc.reason == "too_long":
+            raise InvalidProviderEmail("too_long") from exc
+        _local, at, domain = raw.strip().rpartition("@")
+        if at and _local and domain and ("." not in domain or domain.endswith(".")):
+            raise InvalidProviderEmail("incomplete_domain") from exc
+        raise InvalidProviderEmail("invalid") from exc
+
+
+def displayable(text: str) -> str:
+    """A provider's value (a subject, a name) fit to show on a page or in an email: line
+    breaks and invisible characters, which could forge lines or hide text, become U+FFFD."""
+    return "".join(
+        "\ufffd" if unicodedata.category(char) in HIDDEN_CATEGORIES else char for char in text
+    )
+
+
+def _checked(seen: ProviderIdentity) -> ProviderIdentity:
+    """``seen`` with its address in canonical form; ``InvalidProviderEmail`` if it fails."""
+    if seen.email is None:
+        return seen
+    return replace(seen, email=provider_email(seen.email))
+
+
+def _readable(seen: ProviderIdentity) -> ProviderIdentity:
+    """``seen`` with its address in canonical form, or with none if it fails the rules."""
+    try:
+        return _checked(seen)
+    except InvalidProviderEmail:
+        return replace(seen, email=None)
 
 
 def find_linked_identity(session: Session, provider: str, subject: str) -> LinkedIdentity | None:
@@ -74,19 +128,23 @@ def sign_in_with_identity(
 ) -> SocialSignIn:
     """Resolve a provider identity to an account.
 
-    A linked identity signs in to its account, whatever address the provider now gives.
-    Otherwise the provider must vouch for the address (``UnverifiedEmail``); a new
-    address creates an account without a password; a known one starts a pending link.
+    A linked identity signs in to its account, whatever address the provider now gives
+    (one that fails the sign-up form's rules is not kept). Otherwise the provider must
+    vouch for the address (``UnverifiedEmail``) and it must pass those rules
+    (``InvalidProviderEmail``); a new address creates an account without a password; a
+    known one starts a pending link.
     """
     linked = find_linked_identity(session, seen.provider, seen.subject)
     if linked is not None:
-        _touch(linked, seen)
+        _touch(linked, _readable(seen))
         record_event(
             session, linked.account, EventKind.SOCIAL_SIGN_IN, client, provider=seen.provider
         )
         return SocialSignIn(linked.account)
     if not seen.email or not seen.email_verified:
         raise UnverifiedEmail()
+    seen = _checked(seen)
+    assert seen.email is not None
     existing = accounts.find_account_by_email(session, seen.email)
     if existing is None:
         account = Account(email=seen.email, email_verified_at=utcnow())
@@ -112,19 +170,32 @@ def sign_in_with_identity(
     return SocialSignIn(None, pending=pending)
 
 
+@dataclass(frozen=True)
+class Link:
+    """An identity linked to an account: ``new`` when this call made the link (the owner is
+    told), false when it was already there."""
+
+    account: Account
+    identity: LinkedIdentity
+    new: bool
+
+
 def link_identity(
     session: Session, account: Account, seen: ProviderIdentity, *, client: ClientInfo | None = None
-) -> LinkedIdentity:
+) -> Link:
     """Link a provider identity to ``account`` (idempotent for the same account).
 
     ``IdentityLinkedElsewhere`` when another account holds it: one identity, one account.
+    ``InvalidProviderEmail`` when the provider gave an address that fails the sign-up
+    form's rules (none at all is fine: the address is only shown).
     """
+    seen = _checked(seen)
     existing = find_linked_identity(session, seen.provider, seen.subject)
     if existing is not None:
         if existing.account_id != account.id:
             raise IdentityLinkedElsewhere()
         _touch(existing, seen)
-        return existing
+        return Link(account, existing, new=False)
     identity = LinkedIdentity(
         account_id=account.id,
         provider=seen.provider,
@@ -145,7 +216,7 @@ def link_identity(
         provider=seen.provider,
         email=seen.email,
     )
-    return identity
+    return Link(account, identity, new=True)
 
 
 def unlink_identity(
@@ -201,7 +272,7 @@ def peek_pending_link_by_secret(session: Session, secret: str) -> PendingIdentit
     return _usable(pending)
 
 
-def _complete(session: Session, pending: PendingIdentityLink, client: ClientInfo | None) -> Account:
+def _complete(session: Session, pending: PendingIdentityLink, client: ClientInfo | None) -> Link:
     pending.used_at = utcnow()
     seen = ProviderIdentity(
         provider=pending.provider,
@@ -210,13 +281,12 @@ def _complete(session: Session, pending: PendingIdentityLink, client: ClientInfo
         email_verified=True,
         name=str(pending.detail.get("name") or ""),
     )
-    link_identity(session, pending.account, seen, client=client)
-    return pending.account
+    return link_identity(session, pending.account, seen, client=client)
 
 
 def confirm_pending_link_with_password(
     session: Session, pending_id: int, password: str, *, client: ClientInfo | None = None
-) -> Account:
+) -> Link:
     """Link after the account's owner signed in with its password in this browser.
 
     Raises what ``authenticate`` raises (``InvalidCredentials``, ``EmailNotVerified``).
@@ -230,7 +300,7 @@ def confirm_pending_link_with_password(
 
 def confirm_pending_link_with_email(
     session: Session, secret: str, *, client: ClientInfo | None = None
-) -> Account:
+) -> Link:
     """Link after the emailed link was followed: whoever reads the mailbox owns it.
 
     If the account's address had never been confirmed, a password set by whoever created

@@ -32,20 +32,25 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from vrm_portal.accounts import errors as account_errors
+from vrm_portal.accounts import password_budget
 from vrm_portal.accounts.browser_session import begin_second_factor, sign_in
 from vrm_portal.accounts.forms import ConfirmForm
 from vrm_portal.accounts.models import Account
+from vrm_portal.accounts.second_factor import second_step_required
 from vrm_portal.accounts.social import client, service
 from vrm_portal.accounts.social.errors import (
     IdentityLinkedElsewhere,
     IdentityNotFound,
+    InvalidProviderEmail,
     LastSignInMethod,
     PendingLinkRejected,
     SocialSignInFailed,
     UnverifiedEmail,
 )
 from vrm_portal.accounts.social.forms import ProveWithPasswordForm
+from vrm_portal.accounts.social.models import LinkedIdentity, PendingIdentityLink
 from vrm_portal.accounts.social.providers import Provider, callback_url
+from vrm_portal.clock import utcnow
 from vrm_portal.extensions import csrf, db, limiter
 from vrm_portal.mail import send_later
 from vrm_portal.web import client_info, form_status, public_url, safe_next
@@ -116,6 +121,15 @@ PROBLEMS: dict[str, tuple[Any, Any, int]] = {
         ),
         403,
     ),
+    "invalid_email": (
+        _l("This email address cannot be used"),
+        _l(
+            "%(provider)s gave us an email address we cannot accept: %(why)s No account was "
+            "created or linked. Correct the address in your %(provider)s account, or sign in "
+            "another way."
+        ),
+        400,
+    ),
     "linked_elsewhere": (
         _l("Already linked to another account"),
         _l(
@@ -135,10 +149,30 @@ PROBLEMS: dict[str, tuple[Any, Any, int]] = {
 }
 
 
-def _problem(provider: Provider, reason: str, *, linking: bool = False) -> ResponseReturnValue:
+#: Why a provider's address was refused (``InvalidProviderEmail.reason``), for the page.
+INVALID_EMAIL_REASONS: dict[str, Any] = {
+    "hidden_characters": _l(
+        "it contains line breaks, invisible or control characters, which an email address "
+        "cannot hold."
+    ),
+    "incomplete_domain": _l(
+        "the part after the @ is not a complete domain name (it has no dot, or ends with one)."
+    ),
+    "too_long": _l("it is longer than 254 characters."),
+    "invalid": _l("it is not in the format name@example.com."),
+}
+
+
+def _problem(
+    provider: Provider, reason: str, *, linking: bool = False, detail: str = ""
+) -> ResponseReturnValue:
     title, message, status = PROBLEMS[reason]
     if reason not in ("cancelled", "unverified_email", "linked_elsewhere"):
-        log.info("social sign-in with %s failed: %s", provider.name, reason)
+        log.info(
+            "social sign-in with %s failed: %s",
+            provider.name,
+            f"{reason} ({detail})" if detail else reason,
+        )
     if linking or current_user.is_authenticated:
         back = (url_for("social.methods"), _("Back to your sign-in methods"))
     else:
@@ -146,7 +180,11 @@ def _problem(provider: Provider, reason: str, *, linking: bool = False) -> Respo
     return render_template(
         "social/problem.html",
         title=title,
-        message=str(message) % {"provider": provider.display_name},
+        message=str(message)
+        % {
+            "provider": provider.display_name,
+            "why": str(INVALID_EMAIL_REASONS.get(detail, INVALID_EMAIL_REASONS["invalid"])),
+        },
         back_url=back[0],
         back_label=back[1],
         retry_url=None if linking else url_for("social.start", name=provider.name),
@@ -224,6 +262,8 @@ def _finish_sign_in(provider: Provider, answer: client.Answer) -> ResponseReturn
         )
     except UnverifiedEmail:
         return _problem(provider, "unverified_email")
+    except InvalidProviderEmail as exc:
+        return _problem(provider, "invalid_email", detail=exc.reason)
     next_url = safe_next(answer.intent.get("next"))
     if outcome.pending is not None:
         session[PENDING_KEY] = {"id": outcome.pending.id, "next": next_url or ""}
@@ -233,7 +273,7 @@ def _finish_sign_in(provider: Provider, answer: client.Answer) -> ResponseReturn
 
 
 def _signed_in(account: Account, next_url: str | None, *, created: bool) -> ResponseReturnValue:
-    if account.is_staff:
+    if second_step_required(account):
         return begin_second_factor(account, remember=False, next_url=next_url)
     sign_in(account, remember=False)
     flash(_("Your account has been created.") if created else _("You are signed in."), "success")
@@ -246,15 +286,49 @@ def _finish_link(provider: Provider, answer: client.Answer) -> ResponseReturnVal
     ):
         return _problem(provider, "session_changed", linking=True)
     try:
-        service.link_identity(
+        link = service.link_identity(
             db.session, current_user.account, answer.identity, client=client_info()
         )
     except IdentityLinkedElsewhere:
         return _problem(provider, "linked_elsewhere", linking=True)
+    except InvalidProviderEmail as exc:
+        return _problem(provider, "invalid_email", linking=True, detail=exc.reason)
+    _tell_owner(link)
     flash(
         _("%(provider)s is now linked to your account.", provider=provider.display_name), "success"
     )
     return redirect(url_for("social.methods"))
+
+
+def _display_name(provider_name: str) -> str:
+    provider = client.configured_providers().get(provider_name)
+    return provider.display_name if provider else provider_name
+
+
+def _tell_owner(link: service.Link) -> None:
+    """Email the account's owner that an identity was linked: it can now open the account."""
+    if link.new:
+        _send_notice(link.account, link.identity, linked=True)
+
+
+def _send_notice(account: Account, identity: LinkedIdentity, *, linked: bool) -> None:
+    display = _display_name(identity.provider)
+    if linked:
+        subject = _l("%(provider)s was linked to your account", provider=display)
+    else:
+        subject = _l("%(provider)s was unlinked from your account", provider=display)
+    send_later(
+        account.email,
+        subject,
+        "social_linked" if linked else "social_unlinked",
+        locale=account.locale,
+        provider=display,
+        provider_email=identity.email_seen or "",
+        provider_subject=service.displayable(identity.subject),
+        when=identity.created_at if linked else utcnow(),
+        methods_link=public_url("social.methods"),
+        reset_link=public_url("auth.forgot_password"),
+    )
 
 
 # ---- proving that an existing account is yours ---------------------------------------------
@@ -271,8 +345,18 @@ def _login_limit() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
+def _pending_link_budget() -> str:
+    """The password budget of the account this browser is linking to (shared with sign-in)."""
+    try:
+        pending, _held = _held_pending_link()
+    except PendingLinkRejected:
+        return password_budget.client_key()  # no account: the view checks no password
+    return password_budget.account_sign_in_key(pending.account)
+
+
 @bp.route("/auth/oauth/link/confirm", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@password_budget.limited(_pending_link_budget)
 def prove_ownership() -> ResponseReturnValue:
     form = ProveWithPasswordForm()
     try:
@@ -284,7 +368,7 @@ def prove_ownership() -> ResponseReturnValue:
     display = provider.display_name if provider else pending.provider
     if form.validate_on_submit():
         try:
-            account = service.confirm_pending_link_with_password(
+            link = service.confirm_pending_link_with_password(
                 db.session, pending.id, form.password.data, client=client_info()
             )
         except account_errors.InvalidCredentials:
@@ -300,15 +384,27 @@ def prove_ownership() -> ResponseReturnValue:
             return _problem(provider, "linked_elsewhere")
         else:
             session.pop(PENDING_KEY, None)
+            _tell_owner(link)
             flash(_("%(provider)s is now linked to your account.", provider=display), "success")
-            return _signed_in(account, safe_next(held.get("next")), created=False)
+            return _signed_in(link.account, safe_next(held.get("next")), created=False)
     return render_template(
         "social/prove_ownership.html",
         form=form,
         email_form=ConfirmForm(),
         email=pending.email,
         provider_name=display,
+        identity=_pending_identity(pending, display),
     ), form_status(form)
+
+
+def _pending_identity(pending: PendingIdentityLink, display: str) -> dict[str, str]:
+    """What the confirmation pages show of the identity about to be linked."""
+    return {
+        "provider": display,
+        "email": pending.email,
+        "subject": service.displayable(pending.subject),
+        "name": service.displayable(str(pending.detail.get("name") or "")),
+    }
 
 
 @bp.post("/auth/oauth/link/email")
@@ -341,26 +437,25 @@ def confirm_by_email(token: str) -> ResponseReturnValue:
     try:
         pending = service.peek_pending_link_by_secret(db.session, token)
         if form.validate_on_submit():
-            account = service.confirm_pending_link_with_email(
-                db.session, token, client=client_info()
-            )
+            link = service.confirm_pending_link_with_email(db.session, token, client=client_info())
             held = session.get(PENDING_KEY)
             session.pop(PENDING_KEY, None)
-            provider = client.configured_providers().get(pending.provider)
-            display = provider.display_name if provider else pending.provider
+            _tell_owner(link)
+            display = _display_name(pending.provider)
             flash(_("%(provider)s is now linked to your account.", provider=display), "success")
             next_url = safe_next(held.get("next")) if isinstance(held, dict) else None
-            return _signed_in(account, next_url, created=False)
+            return _signed_in(link.account, next_url, created=False)
     except PendingLinkRejected as exc:
         return _pending_problem(exc.reason)
     except IdentityLinkedElsewhere:
         abort(409)
-    provider = client.configured_providers().get(pending.provider)
+    display = _display_name(pending.provider)
     return render_template(
         "social/confirm_by_email.html",
         form=form,
         email=pending.email,
-        provider_name=provider.display_name if provider else pending.provider,
+        provider_name=display,
+        identity=_pending_identity(pending, display),
     )
 
 
@@ -399,6 +494,7 @@ def methods() -> ResponseReturnValue:
         has_password=account.password_hash is not None,
         linkable=[p for p in providers.values() if p.name not in linked_names],
         form=ConfirmForm(),
+        after_password_reset=request.args.get("review") == "password-reset",
     )
 
 
@@ -429,7 +525,7 @@ def unlink(identity_id: int) -> ResponseReturnValue:
             "warning",
         )
         return redirect(url_for("social.methods"))
-    provider = client.configured_providers().get(identity.provider)
-    display = provider.display_name if provider else identity.provider
+    _send_notice(current_user.account, identity, linked=False)
+    display = _display_name(identity.provider)
     flash(_("%(provider)s is no longer linked to your account.", provider=display), "success")
     return redirect(url_for("social.methods"))
