@@ -119,6 +119,8 @@ from vrm_portal.consent.receipts import generate_key_file, load_key_file
 from vrm_portal.consent.service import Change, Notary, Outcome
 from vrm_portal.db import READ_ONLY, UTCDateTime, create_db_engine
 from vrm_portal.demo.catalogue import load_demo_catalogue
+from vrm_portal.log import tree
+from vrm_portal.log.models import LogNode
 
 TARGET_RATIO = 0.5
 #: Peak RSS growth during verify above which memory is not "flat" (a streaming verify
@@ -387,12 +389,15 @@ def run_bare(
 
 
 def fill_ledger(engine: Engine, total: int, batch: int, seed: int) -> tuple[int, float]:
-    """Top the chain up to ``total`` events, bypassing the service; (added, seconds)."""
+    """Top the chain up to ``total`` events, bypassing the service; (added, seconds).
+
+    The public log's Merkle tree grows with them (its nodes and the head's frontier), as
+    the ledger's own append does, so the log stays whole for what runs after."""
     rng = random.Random(seed)
     subjects = [f"{rng.getrandbits(256):064x}" for _ in range(GENERATED_SUBJECTS)]
     with engine.connect() as connection:
         head = connection.execute(
-            select(LedgerHead.seq, LedgerHead.hash).where(LedgerHead.id == 1)
+            select(LedgerHead.seq, LedgerHead.hash, LedgerHead.frontier).where(LedgerHead.id == 1)
         ).one()
         versions = connection.execute(
             select(Brand.slug, Purpose.key, PurposeVersion.version, PurposeVersion.content_hash)
@@ -402,12 +407,14 @@ def fill_ledger(engine: Engine, total: int, batch: int, seed: int) -> tuple[int,
         ).all()
     prev_hash = bytes(head.hash)
     first = head.seq + 1
+    frontier = tree.decode_frontier(head.frontier, head.seq)
     start = utcnow()
     sha256 = hashlib.sha256
     started = time.perf_counter()
     for low in range(first, total + 1, batch):
         high = min(low + batch - 1, total)
         rows = []
+        nodes: list[dict[str, Any]] = []
         for seq in range(low, high + 1):
             brand, purpose, version, text_hash = rng.choice(versions)
             granted = rng.random() < 0.6
@@ -428,6 +435,10 @@ def fill_ledger(engine: Engine, total: int, batch: int, seed: int) -> tuple[int,
             event_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             body = ledger.canonical_json(event.document(seq, event_id, prev_hash))
             prev_hash = sha256(body.encode()).digest()
+            nodes += [
+                {"level": n.level, "idx": n.idx, "hash": n.hash}
+                for n in tree.append_leaf(frontier, seq - 1, prev_hash)
+            ]
             rows.append(
                 {
                     "seq": seq,
@@ -443,8 +454,11 @@ def fill_ledger(engine: Engine, total: int, batch: int, seed: int) -> tuple[int,
             )
         with engine.begin() as connection:
             connection.execute(insert(ConsentEvent), rows)
+            connection.execute(insert(LogNode), nodes)
             connection.execute(
-                update(LedgerHead).where(LedgerHead.id == 1).values(seq=high, hash=prev_hash)
+                update(LedgerHead)
+                .where(LedgerHead.id == 1)
+                .values(seq=high, hash=prev_hash, frontier=tree.encode_frontier(frontier))
             )
         if (high - first + 1) % (batch * 20) == 0:
             log(f"filled to event #{high:,}")

@@ -69,9 +69,15 @@ class ChangeKind(enum.StrEnum):
     CONSENT_GRANTED = "consent.granted"
     CONSENT_WITHDRAWN = "consent.withdrawn"
     CONSENT_EXPIRED = "consent.expired"
+    #: A new text version of the purpose was published: the consent, given to an older
+    #: text, no longer counts until the consumer renews it (it is not withdrawn).
+    CONSENT_NEEDS_RENEWAL = "consent.needs_renewal"
     INTERESTS_CHANGED = "interests.changed"
     INTENTS_CHANGED = "intents.changed"
     CONSUMER_ERASED = "consumer.erased"
+    #: A new signed checkpoint of the public consent log (no consumer: ``consumer_id``
+    #: is null). Brands keep the last one and check the next is consistent with it.
+    LOG_CHECKPOINT = "log.checkpoint"
 
 
 class BrandChange(Base):

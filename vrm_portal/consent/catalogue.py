@@ -19,6 +19,7 @@ from vrm_portal.brands.models import Brand
 from vrm_portal.clock import utcnow
 from vrm_portal.consent.ledger import canonical_json
 from vrm_portal.consent.models import LegalBasis, Purpose, PurposeCategory, PurposeVersion
+from vrm_portal.consent.renewal import queue_renewal_notices
 from vrm_portal.interests.models import Topic
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
@@ -94,7 +95,11 @@ class ImportReport:
 
 
 def publish_version(session: Session, purpose: Purpose, text: PurposeText) -> PurposeVersion | None:
-    """Make ``text`` the purpose's current version; None when it is the current text already."""
+    """Make ``text`` the purpose's current version; None when it is the current text already.
+
+    A version after the first also enqueues, in the same transaction, the job that tells
+    the brand which consents now need renewal (``consent/renewal.py``).
+    """
     digest = content_hash(text)
     latest = session.scalar(
         select(PurposeVersion)
@@ -115,6 +120,8 @@ def publish_version(session: Session, purpose: Purpose, text: PurposeText) -> Pu
     session.add(version)
     purpose.current_version = number
     session.flush()
+    if latest is not None:
+        queue_renewal_notices(session, purpose, number)
     return version
 
 

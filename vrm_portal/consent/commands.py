@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 from pydantic import ValidationError
-from sqlalchemy import func, select
 
 from vrm_portal.clock import utcnow
 from vrm_portal.consent import ledger, service
@@ -19,7 +18,8 @@ from vrm_portal.consent.catalogue import (
     publish_version,
 )
 from vrm_portal.consent.errors import UnknownPurpose
-from vrm_portal.consent.models import ConsentState, ConsentStatus
+from vrm_portal.consent.renewal import JOB_KIND as RENEWAL_JOB
+from vrm_portal.consent.renewal import count_due
 from vrm_portal.consent.signing import current_notary
 from vrm_portal.db import READ_ONLY
 from vrm_portal.extensions import db
@@ -89,15 +89,13 @@ def publish_purpose_version(brand_slug: str, purpose_key: str, text_file: Path) 
             f"{brand_slug}/{purpose_key}: this is already the current text; nothing published."
         )
         return
-    affected = db.session.scalar(
-        select(func.count()).where(
-            ConsentState.purpose_id == purpose.id, ConsentState.status == ConsentStatus.GRANTED
-        )
-    )
+    affected = count_due(db.session, purpose, version.version)
     db.commit()
     click.echo(
         f"{brand_slug}/{purpose_key}: version {version.version} published "
-        f"(hash {version.content_hash[:12]}…); {affected} consumer(s) will be asked to renew."
+        f"(hash {version.content_hash[:12]}…); renewal notices queued for {affected} "
+        f"consumer(s): consent.needs_renewal in the brand's change feed "
+        f"(job {RENEWAL_JOB}, progress in `vrm jobs`)."
     )
 
 
