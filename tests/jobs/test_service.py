@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tests.conftest import app_overrides
@@ -218,3 +218,34 @@ def test_an_email_to_an_unusable_address_fails_at_once_without_retries(
     assert (job.status, job.attempts) == (JobStatus.FAILED, 1)
     assert "cannot build the message" in (job.last_error or "")
     assert mailbox.messages == []
+
+
+def test_a_checkpoint_after_the_lease_was_taken_over_commits_nothing(
+    app: Flask, connection, db_session
+):
+    seen: list[int] = []
+
+    @registry.handler("tests.slow_batches", max_attempts=2)
+    def slow(ctx: registry.JobContext) -> dict[str, int]:
+        seen.append(ctx.attempt)
+        if ctx.attempt == 1:
+            # Meanwhile another worker took the job over (our lease had ended).
+            with app.app_context():
+                db.session.execute(
+                    update(Job).where(Job.id == ctx.job_id).values(attempts=Job.attempts + 1)
+                )
+                db.session.commit()
+        ctx.checkpoint(1, 1, {"after": 1})
+        return {"attempt": ctx.attempt}
+
+    try:
+        with app.app_context():
+            job_id = service.enqueue(db.session, "tests.slow_batches")
+            db.commit()
+        job = _job(db_session, job_id)
+        assert seen == [1]
+        assert job.progress_done == 0  # the lost run's checkpoint wrote nothing
+        assert job.payload == {}
+        assert job.status == JobStatus.RUNNING  # still the other worker's
+    finally:
+        registry.HANDLERS.pop("tests.slow_batches", None)

@@ -105,6 +105,10 @@ def forget_rolled_back(session: Session) -> None:
 # ---- running ----------------------------------------------------------------------
 
 
+class LeaseLost(Exception):
+    """A checkpoint found the job taken over by another worker (our lease had ended)."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What ``run_job`` did with a job id."""
@@ -204,17 +208,25 @@ def run_job(
         )
 
         def checkpoint(done: int, total: int | None, state: dict[str, Any]) -> None:
-            session.execute(
-                update(Job)
-                .where(_still_ours(job_id, attempt))
-                .values(
-                    progress_done=done,
-                    progress_total=total,
-                    payload=dict(context.payload),
-                    lease_until=utcnow() + job_lease,
-                )
-                .execution_options(synchronize_session=False)
+            mine = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(Job)
+                    .where(_still_ours(job_id, attempt))
+                    .values(
+                        progress_done=done,
+                        progress_total=total,
+                        payload=dict(context.payload),
+                        lease_until=utcnow() + job_lease,
+                    )
+                    .execution_options(synchronize_session=False)
+                ),
             )
+            if mine.rowcount != 1:
+                # Our lease ended and another worker took the job over: this run's
+                # uncommitted work is dropped; the other run does it.
+                session.rollback()
+                raise LeaseLost(job_id)
             session.commit()
 
         context._checkpoint = checkpoint
@@ -244,6 +256,9 @@ def run_job(
                 return Outcome("skipped")
             session.commit()
             return Outcome("done")
+        except LeaseLost:
+            log.warning("job %s: lease lost to another worker; this run stops", job_id)
+            return Outcome("skipped")
         except registry.PermanentJobError as exc:
             session.rollback()
             _fail(sessions, job_id, attempt, _describe(exc), final=True)
