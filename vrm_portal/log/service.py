@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from vrm_portal.brands import feed
@@ -120,10 +120,10 @@ class ProofRequestError(ValueError):
 
 
 def published_size(session: Session | Connection) -> int:
-    checkpoint = latest_checkpoint(session)
-    if checkpoint is None:
+    size = session.execute(select(func.max(LogCheckpoint.size))).scalar()
+    if size is None:
         raise NoCheckpoint("no checkpoint has been signed yet")
-    return int(checkpoint.size)
+    return int(size)
 
 
 def inclusion(session: Session | Connection, index: int, size: int) -> list[bytes]:

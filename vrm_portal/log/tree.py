@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from vrm_portal.log import merkle
 from vrm_portal.log.models import LogNode
 
 HASH_SIZE = 32
+_NODE = select(LogNode.hash).where(
+    LogNode.level == bindparam("level"), LogNode.idx == bindparam("idx")
+)
 
 
 @dataclass(frozen=True)
@@ -88,20 +91,19 @@ class NodeStore:
     (``needed`` finds them with a dry run), then call ``subtree`` freely."""
 
     def __init__(self, bind: Session | Connection) -> None:
-        self.bind = bind
+        # Core, not the ORM: each lookup is a plain primary-key read.
+        self.bind = bind.connection() if isinstance(bind, Session) else bind
         self.cache: dict[tuple[int, int], bytes] = {}
 
     def fetch(self, keys: Iterable[tuple[int, int]]) -> None:
         missing = sorted(set(keys) - self.cache.keys())
-        for chunk_start in range(0, len(missing), 500):
-            chunk = missing[chunk_start : chunk_start + 500]
-            rows = self.bind.execute(
-                select(LogNode.level, LogNode.idx, LogNode.hash).where(
-                    tuple_(LogNode.level, LogNode.idx).in_(chunk)
-                )
-            )
-            for level, idx, digest in rows:
-                self.cache[(int(level), int(idx))] = bytes(digest)
+        # One primary-key lookup per node, through one statement compiled once: a proof
+        # needs about log2(n) of them, and a statement whose shape varied with the proof
+        # would be built and compiled again for each (slower than the lookups).
+        for level, idx in missing:
+            digest = self.bind.execute(_NODE, {"level": level, "idx": idx}).scalar()
+            if digest is not None:
+                self.cache[(level, idx)] = bytes(digest)
         absent = [key for key in missing if key not in self.cache]
         if absent:
             raise LookupError(f"the tree has no node {absent[0]}: it is incomplete")
