@@ -8,10 +8,15 @@ from datetime import timedelta
 import pytest
 
 from tests.accounts.flows import (
+    REMEMBER_COOKIE,
+    SESSION_COOKIE,
     can_sign_in,
+    cookie,
     event_kinds,
     field_errors,
+    is_signed_in,
     reloaded,
+    sessions_of,
     text,
     tokens_of,
 )
@@ -81,9 +86,39 @@ def test_confirming_while_signed_in_switches_the_address(
     account = reloaded(db_session, alice)
     assert account.email == "alice.new@example.com"
     assert account.email_verified_at is not None
-    assert event_kinds(db_session, alice)[-1] == "email_changed"
+    assert event_kinds(db_session, alice)[-2:] == ["email_changed", "signed_in"]
     assert can_sign_in(new_browser, "alice.new@example.com")
     assert not can_sign_in(new_browser, "alice@example.com")
+
+
+def test_confirming_signs_out_every_other_session(
+    client, new_browser, alice, confirm_link, db_session
+):
+    phone = new_browser("Phone")
+    sign_in(phone, "alice@example.com", remember="y")
+    phone_remembered = cookie(phone, REMEMBER_COOKIE)
+    laptop = new_browser("Laptop")
+    sign_in(laptop, "alice@example.com")
+    old_session_cookie = cookie(client, SESSION_COOKIE)
+
+    response = _confirm(client, confirm_link)
+
+    assert response.status_code == 302
+    assert not is_signed_in(phone)
+    assert not is_signed_in(laptop)
+    remembered_only = new_browser()
+    remembered_only.set_cookie(REMEMBER_COOKIE, phone_remembered)
+    assert not is_signed_in(remembered_only)
+    # This browser goes on, in a new session: a copy of its old cookie is worth nothing.
+    page = client.get("/account/")
+    assert page.status_code == 200
+    assert "Your other sessions have been signed out." in text(page)
+    copy = new_browser()
+    copy.set_cookie(SESSION_COOKIE, old_session_cookie)
+    assert not is_signed_in(copy)
+    sessions = sessions_of(db_session, alice)
+    assert len([s for s in sessions if s.revoked_at is None]) == 1
+    assert {s.revoked_reason for s in sessions if s.revoked_at is not None} == {"email_changed"}
 
 
 def test_old_address_gets_a_notice_once_the_change_is_confirmed(

@@ -3,6 +3,7 @@ and a reset that ends every session."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -19,11 +20,16 @@ from tests.accounts.flows import (
     text,
     tokens_of,
 )
+from tests.accounts.social.flows import at_provider, back_to_portal, identities_of, start_link
 from tests.conftest import PASSWORD, sign_in, submit
+from tests.identity_provider import PROVIDER
 from tests.mailbox import link_in
 from vrm_portal.clock import utcnow
 
 NEW_PASSWORD = "a fresh passphrase for alice"
+#: Where a reset sends the browser: sign in, then review the linked sign-in methods.
+METHODS_REVIEW = "/account/sign-in-methods?review=password-reset"
+AFTER_RESET = "/login?next=/account/sign-in-methods?review%3Dpassword-reset"
 OTHER_PASSWORD = "yet another passphrase here"
 
 
@@ -98,7 +104,7 @@ def test_reset_sets_the_new_password_and_the_old_one_stops_working(
     response = _reset(client, reset_link)
 
     assert response.status_code == 302
-    assert response.location == "/login"
+    assert response.location == AFTER_RESET
     assert not can_sign_in(new_browser, "alice@example.com", PASSWORD)
     assert can_sign_in(new_browser, "alice@example.com", NEW_PASSWORD)
     assert "password_reset" in event_kinds(db_session, alice)
@@ -122,8 +128,43 @@ def test_reset_done_in_a_signed_in_browser_signs_it_out_too(client, new_browser,
 
     response = _reset(client, reset_link)
 
-    assert response.location == "/login"
+    assert response.location == AFTER_RESET
     assert not is_signed_in(client)
+
+
+def test_after_a_reset_the_owner_is_taken_to_review_the_linked_sign_in_methods(
+    client, new_browser, alice, db_session, mailbox, identity_provider
+):
+    # Whoever knew the old password may have linked a provider of theirs.
+    identity_provider.reset()
+    _ask_for_link(client, "alice@example.com")
+    link = link_in(mailbox.wait_for("alice@example.com"), "/password/reset/")
+    intruder = new_browser()
+    sign_in(intruder, "alice@example.com")
+    back_to_portal(
+        intruder, at_provider(start_link(intruder), email="eve@example.org", subject="eve")
+    )
+    assert identities_of(db_session, alice) == [(PROVIDER, "eve")]
+
+    response = _reset(client, link)
+
+    assert response.location == AFTER_RESET
+    assert not is_signed_in(intruder)
+    login_page = client.get(response.location)
+    assert "Then check the sign-in methods linked to your account" in text(login_page)
+    assert f'name="next" type="hidden" value="{METHODS_REVIEW}"' in text(login_page)
+    signed_in = submit(
+        client,
+        response.location,
+        {"email": "alice@example.com", "password": NEW_PASSWORD, "next": METHODS_REVIEW},
+    )
+    assert signed_in.location == METHODS_REVIEW
+    methods = client.get(signed_in.location)
+    assert "Your password was reset and every session was signed out." in text(methods)
+    unlink = re.findall(r'action="(/account/sign-in-methods/\d+/unlink)"', text(methods))
+    assert len(unlink) == 1
+    assert submit(client, unlink[0], {}, form_page=METHODS_REVIEW).status_code == 302
+    assert identities_of(db_session, alice) == []
 
 
 def test_reused_reset_link_is_refused_and_changes_nothing(client, new_browser, alice, reset_link):

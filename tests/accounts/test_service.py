@@ -449,9 +449,9 @@ def test_confirm_email_change_switches_the_address_and_lapses_pending_links(
         db_session, alice, PASSWORD, "alice.new@example.com", ttl=HOUR
     )
 
-    account, old_email = service.confirm_email_change(db_session, change.secret, signed_in=alice)
+    done = service.confirm_email_change(db_session, change.secret, signed_in=alice, keep=None)
 
-    assert (account.email, old_email) == ("alice.new@example.com", "alice@example.com")
+    assert (done.account.email, done.old_email) == ("alice.new@example.com", "alice@example.com")
     with pytest.raises(errors.TokenRejected):
         service.reset_password(db_session, reset.secret, NEW_PASSWORD)
 
@@ -464,7 +464,7 @@ def test_confirm_email_change_refuses_an_address_taken_meanwhile(db_session, mak
     make_account("alice.new@example.com")
 
     with pytest.raises(errors.TokenRejected) as refused:
-        service.confirm_email_change(db_session, change.secret, signed_in=alice)
+        service.confirm_email_change(db_session, change.secret, signed_in=alice, keep=None)
 
     assert refused.value.reason == "email_taken"
     assert alice.email == "alice@example.com"

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, logout_user
 
-from vrm_portal.accounts import auth_sessions, email_tokens, errors, service
+from vrm_portal.accounts import auth_sessions, email_tokens, errors, password_budget, service
 from vrm_portal.accounts.browser_session import begin_second_factor, sign_in
 from vrm_portal.accounts.forms import (
     ConfirmForm,
@@ -31,6 +31,7 @@ from vrm_portal.accounts.forms import (
 from vrm_portal.accounts.jobs import client_payload
 from vrm_portal.accounts.messages import token_problem, token_problem_status
 from vrm_portal.accounts.models import Account, TokenPurpose
+from vrm_portal.accounts.second_factor import second_step_required
 from vrm_portal.extensions import db, limiter
 from vrm_portal.jobs.service import enqueue
 from vrm_portal.mail import send_later
@@ -45,20 +46,11 @@ def _config_limit(name: str) -> str:
 
 def _posted_email_key() -> str:
     """The rate-limit key of the posted address: every spelling of one account counts once."""
-    raw = (request.form.get("email") or "")[:320]
-    try:
-        address = service.normalise_email(raw)
-    except errors.InvalidEmail:
-        address = raw.strip().lower()
-    return "email:" + address
+    return password_budget.address_key(request.form.get("email") or "")
 
 
 def _login_limit() -> str:
     return _config_limit("LOGIN_RATE_LIMIT")
-
-
-def _login_per_email_limit() -> str:
-    return _config_limit("LOGIN_PER_EMAIL_RATE_LIMIT")
 
 
 def _email_limit() -> str:
@@ -176,7 +168,7 @@ def verify_email(token: str) -> ResponseReturnValue:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_per_email_limit, methods=["POST"], key_func=_posted_email_key)
+@password_budget.limited(password_budget.posted_sign_in_key)
 def login() -> ResponseReturnValue:
     form = LoginForm()
     if request.method == "GET":
@@ -199,7 +191,7 @@ def login() -> ResponseReturnValue:
                 )
             )
         else:
-            if account.is_staff:
+            if second_step_required(account):
                 return begin_second_factor(
                     account, remember=bool(form.remember.data), next_url=safe_next(form.next.data)
                 )
@@ -247,13 +239,24 @@ def reset_password(token: str) -> ResponseReturnValue:
             except errors.PasswordRejected as exc:
                 form.password.errors.append(password_problem_message(exc.reason))
             else:
+                # Every session has ended. Whoever knew the old password may have linked a
+                # provider of theirs: the owner reviews the linked methods after signing in.
                 session.clear()
                 logout_user()
                 flash(
                     _("Your password has been changed. Sign in with your new password."),
                     "success",
                 )
-                return redirect(url_for("auth.login"))
+                flash(
+                    _(
+                        "Then check the sign-in methods linked to your account, and unlink "
+                        "any you do not recognise: we will take you there."
+                    ),
+                    "info",
+                )
+                return redirect(
+                    url_for("auth.login", next=url_for("social.methods", review="password-reset"))
+                )
     except errors.TokenRejected as exc:
         return render_template(
             "accounts/reset_password.html", form=form, problem=token_problem(exc.reason)

@@ -289,17 +289,30 @@ def issue_email_change(
     return issue_email_token(session, account, TokenPurpose.CHANGE_EMAIL, ttl, email=new_email)
 
 
+@dataclass(frozen=True)
+class EmailChange:
+    """Outcome of a confirmed email change."""
+
+    account: Account
+    old_email: str
+    #: Sessions signed out by the change (the caller's own included unless kept).
+    sessions_ended: int
+
+
 def confirm_email_change(
     session: Session,
     secret: str,
     *,
     signed_in: Account,
+    keep: AuthSession | None,
     client: ClientInfo | None = None,
-) -> tuple[Account, str]:
-    """Switch to the confirmed new address; returns the account and its old address.
+) -> EmailChange:
+    """Switch to the confirmed new address and sign out every session but ``keep``.
 
-    Links still pending in the old mailbox (a password reset, say) lapse: whoever reads
-    that mailbox must not keep a way into the account.
+    Like a password change, it ends the other sessions: a browser signed in before the
+    change (someone else's, maybe) must not stay in under the new address. Links still
+    pending in the old mailbox (a password reset, say) lapse: whoever reads that mailbox
+    must not keep a way into the account.
     """
     record = use_email_token(session, secret, TokenPurpose.CHANGE_EMAIL, signed_in)
     account = record.account
@@ -316,9 +329,10 @@ def confirm_email_change(
         .where(EmailToken.account_id == account.id, EmailToken.used_at.is_(None))
         .values(used_at=utcnow())
     )
+    ended = revoke_other_sessions(session, account, keep=keep, reason="email_changed")
     session.flush()
-    record_event(session, account, EventKind.EMAIL_CHANGED, client)
-    return account, old_email
+    record_event(session, account, EventKind.EMAIL_CHANGED, client, other_sessions_ended=ended)
+    return EmailChange(account, old_email, ended)
 
 
 def set_locale(session: Session, account: Account, locale: str) -> None:

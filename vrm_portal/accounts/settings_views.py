@@ -11,7 +11,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from vrm_portal.accounts import auth_sessions, email_tokens, errors, history, service
+from vrm_portal.accounts import (
+    auth_sessions,
+    email_tokens,
+    errors,
+    history,
+    password_budget,
+    service,
+)
 from vrm_portal.accounts.browser_session import sign_in
 from vrm_portal.accounts.forms import (
     ChangeEmailForm,
@@ -83,6 +90,7 @@ def overview() -> ResponseReturnValue:
 
 @bp.route("/password", methods=["GET", "POST"])
 @limiter.limit(_reauth_limit, methods=["POST"])
+@password_budget.limited(password_budget.signed_in_account_key)
 def change_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
     account = current_user.account
@@ -119,6 +127,7 @@ def change_password() -> ResponseReturnValue:
 
 @bp.route("/email", methods=["GET", "POST"])
 @limiter.limit(_reauth_limit, methods=["POST"])
+@password_budget.limited(password_budget.signed_in_account_key)
 def change_email() -> ResponseReturnValue:
     form = ChangeEmailForm()
     account = current_user.account
@@ -155,11 +164,13 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
             db.session, token, TokenPurpose.CHANGE_EMAIL, signed_in=account
         )
         if form.validate_on_submit():
-            account, old_email = service.confirm_email_change(
-                db.session, token, signed_in=account, client=client_info()
+            change = service.confirm_email_change(
+                db.session, token, signed_in=account, keep=None, client=client_info()
             )
+            # Every session ended, this one included: it goes on in a new one.
+            sign_in(account, remember=current_user.auth_session.remember)
             send_later(
-                old_email,
+                change.old_email,
                 _l("Your email address was changed"),
                 "email_changed_notice",
                 locale=account.locale,
@@ -167,6 +178,8 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
                 when=account.updated_at,
             )
             flash(_("Your email address is now %(email)s.", email=account.email), "success")
+            if change.sessions_ended > 1:
+                flash(_("Your other sessions have been signed out."), "info")
             return redirect(url_for("account.overview"))
     except errors.TokenRejected as exc:
         return render_template(

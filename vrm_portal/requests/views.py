@@ -30,6 +30,7 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from vrm_portal.accounts import errors as account_errors
+from vrm_portal.accounts import password_budget
 from vrm_portal.accounts import service as accounts_service
 from vrm_portal.accounts.forms import ConfirmForm
 from vrm_portal.accounts.models import Account
@@ -48,6 +49,11 @@ bp = Blueprint("erasure", __name__, url_prefix="/account/delete")
 
 def _reauth_limit() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
+
+
+def _without_password() -> bool:
+    """An account without a password re-authenticates by a recent sign-in: no guessing."""
+    return current_user.is_authenticated and current_user.account.password_hash is None
 
 
 @bp.app_context_processor
@@ -154,6 +160,7 @@ def start() -> ResponseReturnValue:
 
 @bp.post("/")
 @limiter.limit(_reauth_limit)
+@password_budget.limited(password_budget.signed_in_account_key, exempt_when=_without_password)
 def request_erasure() -> ResponseReturnValue:
     account: Account = current_user.account
     if account.is_staff:
@@ -190,6 +197,7 @@ def request_erasure() -> ResponseReturnValue:
 
 @bp.post("/now")
 @limiter.limit(_reauth_limit)
+@password_budget.limited(password_budget.signed_in_account_key, exempt_when=_without_password)
 def erase_now() -> ResponseReturnValue:
     """During the grace period: do not wait."""
     account: Account = current_user.account
