@@ -36,6 +36,7 @@ from vrm_portal.extensions import db as database
 from vrm_portal.i18n import LOCALE_NAMES, select_locale
 from vrm_portal.interests import views as interests_views
 from vrm_portal.jobs import engine as job_engine
+from vrm_portal.log import consumer_views as log_consumer_views
 from vrm_portal.log import signing as log_signing
 from vrm_portal.log import views as log_views
 from vrm_portal.mydata import views as mydata_views
@@ -44,7 +45,7 @@ from vrm_portal.public import views as public_views
 from vrm_portal.reminders import views as reminders_views
 from vrm_portal.requests import export_views
 from vrm_portal.requests import views as erasure_views
-from vrm_portal.web import APP_NAME
+from vrm_portal.web import APP_NAME, refuse_json_bodies
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -62,6 +63,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     log_redaction.redact_token_routes(app.url_map)
     configure_templates(app)
     errors.init_app(app)
+    app.before_request(refuse_json_bodies)
     security_headers.init_app(app)
     if app.config["PROXY_HOPS"]:
         hops = app.config["PROXY_HOPS"]
@@ -125,6 +127,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(api_views.bp)
     app.register_blueprint(log_views.bp)
     csrf.exempt(log_views.bp)
+    app.register_blueprint(log_consumer_views.bp)
     app.register_blueprint(cli.bp)
     limiter.exempt(health.bp)
     if app.config["BENCH_ENDPOINTS"]:

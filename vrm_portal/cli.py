@@ -9,7 +9,7 @@ from flask import Blueprint, current_app
 from sqlalchemy import select
 
 from vrm_portal import schema
-from vrm_portal.accounts import errors, service, two_factor
+from vrm_portal.accounts import errors, second_factor, service
 from vrm_portal.accounts.models import Account, StaffRole
 from vrm_portal.brands import clients
 from vrm_portal.brands import commands as brand_commands
@@ -146,11 +146,14 @@ def create_staff(email: str, role: str, password: str) -> None:
 
 @bp.cli.command("reset-two-factor")
 @click.option("--email", required=True)
-def reset_two_factor_command(email: str) -> None:
-    """Forget a staff member's authenticator (lost phone); they enrol again at sign-in."""
+@click.option("--passkeys", is_flag=True, help="Also forget the account's passkeys.")
+def reset_two_factor_command(email: str, passkeys: bool) -> None:
+    """Forget an account's authenticator and recovery codes (lost phone); staff enrol
+    again at sign-in. With --passkeys, its passkeys too."""
     account = service.find_account_by_email(db.session, email)
     if account is None:
         raise click.ClickException(f"no account for {email}")
-    two_factor.reset_two_factor(db.session, account)
+    codes, removed = second_factor.reset_second_steps(db.session, account, passkeys=passkeys)
     db.commit()
     click.echo(f"Two-step verification reset for {account.email}; it is set up again at sign-in.")
+    click.echo(f"Unused recovery codes removed: {codes}; passkeys removed: {removed}.")

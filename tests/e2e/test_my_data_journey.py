@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 __all__ = ["brand"]
 
-SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "schemas" / "export-v1.schema.json"
+SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "schemas" / "export-v2.schema.json"
 
 
 def test_see_download_and_leave(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -22,6 +23,7 @@ from tests.consent.conftest import events_of
 from tests.requests.conftest import AURORE, Story, find_brand
 from vrm_portal import schema as db_schema
 from vrm_portal.accounts.models import Account
+from vrm_portal.accounts.passkeys.models import Passkey
 from vrm_portal.brands.models import ApiClient, Brand
 from vrm_portal.clock import utcnow
 from vrm_portal.consent.models import ConsentReceipt
@@ -31,9 +33,10 @@ from vrm_portal.requests.export import SECTIONS, begin_snapshot, build_export, s
 from vrm_portal.requests.export_formats import json_chunks
 from vrm_portal.requests.models import DataRequest
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "schemas" / "export-v1.schema.json"
+SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+SCHEMA_PATH = SCHEMAS / "export-v2.schema.json"
 PAGE = "/my-data/export/"
-SCHEMA_URL = "http://localhost/my-data/export/schema.json"
+SCHEMA_URL = "http://localhost/my-data/export/export-v2.schema.json"
 
 
 def download(client: FlaskClient, name: str, **data: str) -> Any:
@@ -82,7 +85,7 @@ def test_json_export_validates_against_the_schema_and_holds_exactly_alices_data(
     assert errors == []
 
     assert document["format"] == "vrm-portal-export"
-    assert document["version"] == 1
+    assert document["version"] == 2
     assert document["schema"] == SCHEMA_URL
     assert document["profile"]["email"] == "alice@example.com"
 
@@ -301,11 +304,47 @@ def test_export_page_describes_the_formats_and_counts(client: FlaskClient, story
 
 
 def test_schema_is_public_and_is_the_file_in_the_repository(client: FlaskClient) -> None:
-    response = client.get("/my-data/export/schema.json")
+    response = client.get("/my-data/export/export-v2.schema.json")
 
     assert response.status_code == 200
     assert response.mimetype == "application/schema+json"
     assert response.get_json(force=True) == json.loads(SCHEMA_PATH.read_text())
+
+
+def test_earlier_versions_schemas_stay_published(client: FlaskClient) -> None:
+    version_1 = json.loads((SCHEMAS / "export-v1.schema.json").read_text())
+    # Files of version 1 name the address without a version.
+    for path in ("/my-data/export/schema.json", "/my-data/export/export-v1.schema.json"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.get_json(force=True) == version_1
+    assert client.get("/my-data/export/export-v3.schema.json").status_code == 404
+
+
+def test_passkeys_are_exported_by_name_and_dates_never_their_keys(
+    client: FlaskClient, db_session: Session, alice: Account
+) -> None:
+    passkey = Passkey(
+        account_id=alice.id,
+        credential_id=b"credential-id",
+        public_key=b"public-key-bytes",
+        user_handle=b"handle",
+        name="My phone",
+    )
+    db_session.add(passkey)
+    db_session.commit()
+    raw = download(client, "json").get_data(as_text=True)
+    document = json.loads(raw)
+
+    assert list(validator().iter_errors(document)) == []
+    [row] = document["passkeys"]
+    assert row == {
+        "name": "My phone",
+        "created_at": row["created_at"],
+        "last_used_at": None,
+    }
+    assert base64.b64encode(b"public-key-bytes").decode() not in raw
+    assert "credential-id" not in raw
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(client: FlaskClient, catalogue: None) -> None:

@@ -150,12 +150,22 @@ def verify_email(token: str) -> ResponseReturnValue:
     form = ConfirmForm()
     try:
         if form.validate_on_submit():
-            service.verify_email(db.session, token, signed_in=signed_in, client=client_info())
+            account = service.verify_email(
+                db.session, token, signed_in=signed_in, client=client_info()
+            )
             flash(_("Your email address is confirmed."), "success")
             if signed_in is not None:
                 return redirect(url_for("account.overview"))
-            flash(_("You can sign in now."), "info")
-            return redirect(url_for("auth.login"))
+            if second_step_required(account):
+                # Staff (and anyone with a second step) sign in through it: the link
+                # proves the mailbox, not the second factor.
+                flash(_("You can sign in now."), "info")
+                return redirect(url_for("auth.login"))
+            # The link came from the account's mailbox and nobody is signed in here: go
+            # on signed in, in a brand-new session.
+            sign_in(account, remember=False)
+            flash(_("You are signed in."), "success")
+            return redirect(url_for("account.overview"))
         email_tokens.peek_email_token(
             db.session, token, TokenPurpose.VERIFY_EMAIL, signed_in=signed_in
         )

@@ -36,6 +36,8 @@ EVENT_LABELS = {
     EventKind.INTERESTS_CHANGED: _l("Interests changed"),
     EventKind.INTENT_STATED: _l("Plan shared with brands"),
     EventKind.INTENT_WITHDRAWN: _l("Plan withdrawn"),
+    EventKind.INTENT_CHANGED: _l("Plan changed"),
+    EventKind.INTENT_RESTORED: _l("Plan withdrawal undone"),
     EventKind.SOCIAL_SIGN_IN: _l("Signed in with a linked provider"),
     EventKind.IDENTITY_LINKED: _l("Sign-in method linked"),
     EventKind.IDENTITY_UNLINKED: _l("Sign-in method unlinked"),
@@ -43,6 +45,16 @@ EVENT_LABELS = {
         "Sign-in with a provider using your address, waiting for proof that it is you"
     ),
     EventKind.PROFILE_CHANGED: _l("Profile changed"),
+    EventKind.PASSKEY_ADDED: _l("Passkey added"),
+    EventKind.PASSKEY_RENAMED: _l("Passkey renamed"),
+    EventKind.PASSKEY_REMOVED: _l("Passkey removed"),
+    EventKind.PASSKEY_USED: _l("Passkey used"),
+    EventKind.PASSKEY_REJECTED: _l("Passkey refused (a security check failed)"),
+    EventKind.TWO_FACTOR_DISABLED: _l("Two-step verification turned off"),
+    EventKind.RECOVERY_CODES_CREATED: _l(
+        "New recovery codes made (the earlier ones stopped working)"
+    ),
+    EventKind.RECOVERY_CODE_USED: _l("Recovery code used to sign in"),
 }
 
 

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, true
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vrm_portal.clock import utcnow
@@ -45,11 +45,21 @@ class EventKind(enum.StrEnum):
     INTERESTS_CHANGED = "interests_changed"
     INTENT_STATED = "intent_stated"
     INTENT_WITHDRAWN = "intent_withdrawn"
+    INTENT_CHANGED = "intent_changed"
+    INTENT_RESTORED = "intent_restored"
     SOCIAL_SIGN_IN = "social_sign_in"
     IDENTITY_LINKED = "identity_linked"
     IDENTITY_UNLINKED = "identity_unlinked"
     IDENTITY_LINK_REQUESTED = "identity_link_requested"
     PROFILE_CHANGED = "profile_changed"
+    PASSKEY_ADDED = "passkey_added"
+    PASSKEY_RENAMED = "passkey_renamed"
+    PASSKEY_REMOVED = "passkey_removed"
+    PASSKEY_USED = "passkey_used"
+    PASSKEY_REJECTED = "passkey_rejected"
+    TWO_FACTOR_DISABLED = "two_factor_disabled"
+    RECOVERY_CODES_CREATED = "recovery_codes_created"
+    RECOVERY_CODE_USED = "recovery_code_used"
 
 
 def new_subject_key() -> str:
@@ -188,3 +198,20 @@ class AccountEvent(Base):
     ip_address: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RecoveryCode(Base):
+    """A single-use code that stands in for the second step when the phone or passkey is
+    lost. Ten are made at a time and shown once; only their SHA-256 digest is stored."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (
+        UniqueConstraint("account_id", "code_hash", name="uq_recovery_codes_account_id_code_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    #: SHA-256 hex of the normalised code.
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]

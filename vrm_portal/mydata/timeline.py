@@ -83,6 +83,7 @@ _SECURITY_ONLY_KINDS = (
     EventKind.SIGNED_OUT.value,
     EventKind.SESSION_REVOKED.value,
     EventKind.TWO_FACTOR_FAILED.value,
+    EventKind.PASSKEY_REJECTED.value,
     EventKind.PASSWORD_RESET_REQUESTED.value,
     EventKind.EMAIL_CHANGE_REQUESTED.value,
     EventKind.IDENTITY_LINK_REQUESTED.value,
@@ -124,16 +125,19 @@ def decode_cursor(text: str) -> Cursor:
         direction, at_text, source_text, id_text = raw.split("|")
         at = datetime.fromisoformat(at_text)
         source = Source(source_text)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        if at.tzinfo is None:
+            raise InvalidCursor(text)
+        # Year 9999 at -14:00 or year 1 at +14:00 is outside the calendar in UTC.
+        at = at.astimezone(UTC)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as error:
         raise InvalidCursor(text) from error
     if (
         direction not in ("o", "n")
-        or at.tzinfo is None
         or not (id_text.isascii() and id_text.isdigit())
         or int(id_text) > _MAX_ID
     ):
         raise InvalidCursor(text)
-    return Cursor(Position(at.astimezone(UTC), source, int(id_text)), older=direction == "o")
+    return Cursor(Position(at, source, int(id_text)), older=direction == "o")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
-from vrm_portal.accounts.models import Account, AccountEvent, AuthSession, EmailToken
+from vrm_portal.accounts.models import (
+    Account,
+    AccountEvent,
+    AuthSession,
+    EmailToken,
+    RecoveryCode,
+)
+from vrm_portal.accounts.passkeys.models import Passkey
 from vrm_portal.accounts.social.models import LinkedIdentity, PendingIdentityLink
 from vrm_portal.brands import feed
 from vrm_portal.brands.models import Brand, BrandRelationship, ChangeKind
@@ -68,6 +75,8 @@ ERASED_TABLES: tuple[Table, ...] = (
     _table(Interaction),
     _table(PendingIdentityLink),
     _table(LinkedIdentity),
+    _table(Passkey),
+    _table(RecoveryCode),
     _table(EmailToken),
     _table(AuthSession),
     _table(AccountEvent),

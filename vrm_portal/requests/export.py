@@ -8,8 +8,8 @@ only when the section is read: a consumer with 100,000 history entries is export
 flat memory. Read the sections in order, each to its end, inside one transaction started
 with ``begin_snapshot`` so that they agree with each other.
 
-Nothing secret leaves: no password hash, second-factor secret, provider token or
-session token; not the pseudonymous ledger ``subject_key`` either.
+Nothing secret leaves: no password hash, second-factor secret, recovery code, passkey key,
+provider token or session token; not the pseudonymous ledger ``subject_key`` either.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sqlalchemy import Engine, Integer, Select, and_, func, literal_column, sele
 from sqlalchemy.orm import Session
 
 from vrm_portal.accounts.models import Account, AccountEvent
+from vrm_portal.accounts.passkeys.models import Passkey
 from vrm_portal.accounts.social.models import LinkedIdentity
 from vrm_portal.brands.models import ApiClient, Brand
 from vrm_portal.clock import rfc3339
@@ -59,6 +60,8 @@ PROFILE_COLUMNS = (
     "email_verified_at",
 )
 LINKED_IDENTITY_COLUMNS = ("provider", "subject", "email_seen", "created_at", "last_used_at")
+#: The passkeys' names and dates; never their keys (public, and of no use to anyone else).
+PASSKEY_COLUMNS = ("name", "created_at", "last_used_at")
 CONSENT_COLUMNS = (
     "brand",
     "purpose",
@@ -127,6 +130,7 @@ ACTIVITY_COLUMNS = ("kind", "created_at", "ip_address", "user_agent", "detail")
 SECTIONS: dict[str, tuple[str, ...]] = {
     "profile": PROFILE_COLUMNS,
     "linked_identities": LINKED_IDENTITY_COLUMNS,
+    "passkeys": PASSKEY_COLUMNS,
     "consents": CONSENT_COLUMNS,
     "consent_history": CONSENT_HISTORY_COLUMNS,
     "interests": INTEREST_COLUMNS,
@@ -182,6 +186,7 @@ def build_export(session: Session, account: Account, now: datetime, locale: str)
 def _sections(session: Session, account: Account, locale: str) -> Iterator[Section]:
     yield Section("profile", PROFILE_COLUMNS, _profile(session, account), single=True)
     yield Section("linked_identities", LINKED_IDENTITY_COLUMNS, _identities(session, account))
+    yield Section("passkeys", PASSKEY_COLUMNS, _passkeys(session, account))
     yield Section("consents", CONSENT_COLUMNS, _consents(session, account, locale))
     yield Section("consent_history", CONSENT_HISTORY_COLUMNS, _history(session, account))
     yield Section("interests", INTEREST_COLUMNS, _interests(session, account, locale))
@@ -204,6 +209,7 @@ def _count_queries(account: Account) -> dict[str, AnySelect]:
     one = literal_column("1", Integer)
     return {
         "linked_identities": select(one).where(LinkedIdentity.account_id == account.id),
+        "passkeys": select(one).where(Passkey.account_id == account.id),
         "consents": select(one).where(ConsentState.account_id == account.id),
         "consent_history": select(one).where(ConsentEvent.subject_key == account.subject_key),
         "interests": select(one).where(DeclaredInterest.account_id == account.id),
@@ -275,6 +281,20 @@ def _identities(session: Session, account: Account) -> Iterator[dict[str, Any]]:
             "provider": row.provider,
             "subject": row.subject,
             "email_seen": row.email_seen,
+            "created_at": rfc3339(row.created_at),
+            "last_used_at": _time(row.last_used_at),
+        }
+
+
+def _passkeys(session: Session, account: Account) -> Iterator[dict[str, Any]]:
+    statement = (
+        select(Passkey.name, Passkey.created_at, Passkey.last_used_at)
+        .where(Passkey.account_id == account.id)
+        .order_by(Passkey.id)
+    )
+    for row in _stream(session, statement):
+        yield {
+            "name": row.name,
             "created_at": rfc3339(row.created_at),
             "last_used_at": _time(row.last_used_at),
         }

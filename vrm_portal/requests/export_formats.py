@@ -1,6 +1,6 @@
 """The three export formats, each a generator of ``bytes`` chunks over one ``Export``.
 
-- JSON: one document (``docs/schemas/export-v1.schema.json``), written by hand section
+- JSON: one document (``docs/schemas/export-v2.schema.json``), written by hand section
   by section with orjson per row, so it is never held whole.
 - CSV: a ZIP with one ``<section>.csv`` per section and a ``README.txt``, written by
   ``zipfile`` into an unseekable pipe (data descriptors, ZIP64 entries) that is emptied
@@ -29,7 +29,7 @@ from vrm_portal.web import APP_NAME
 
 FORMAT_NAME = "vrm-portal-export"
 #: Bumped on any change that could break a reader (see docs/export.md, "Versioning").
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CHUNK = 64 * 1024
 #: Written first in each CSV file so that spreadsheet programs read it as UTF-8.
 UTF8_BOM = "\ufeff".encode()
@@ -39,6 +39,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SECTION_TITLES = {
     "profile": _l("Profile"),
     "linked_identities": _l("Linked sign-in providers"),
+    "passkeys": _l("Passkeys"),
     "consents": _l("Current consents"),
     "consent_history": _l("Consent history and receipts"),
     "interests": _l("Interests"),
@@ -87,6 +88,7 @@ COLUMN_LABELS = {
     "last_used_at": _l("Last used"),
     "locale": _l("Language"),
     "method": _l("How"),
+    "name": _l("Name"),
     "occurred_at": _l("When"),
     "phone": _l("Phone"),
     "postal_address": _l("Postal address"),

@@ -31,8 +31,11 @@ from vrm_portal.web import public_url
 
 bp = Blueprint("export", __name__, url_prefix="/my-data/export")
 
-#: Kept in the repository beside the documentation, served as it is.
-SCHEMA_FILE = Path("docs") / "schemas" / "export-v1.schema.json"
+#: Kept in the repository beside the documentation, served as they are: each version's
+#: schema stays published, so that files made before a new version stay checkable.
+SCHEMA_FILES = {
+    version: Path("docs") / "schemas" / f"export-v{version}.schema.json" for version in (1, 2)
+}
 #: Downloads per account: each one reads the consumer's whole history.
 DOWNLOAD_LIMIT = "10 per minute;60 per hour"
 #: The printable page's own policy: nothing to fetch, its inline style allowed by nonce.
@@ -55,16 +58,34 @@ def _account_key() -> str:
 
 
 @functools.cache
-def _schema_bytes(root: str) -> bytes:
-    return (Path(root).parent / SCHEMA_FILE).read_bytes()
+def _schema_bytes(root: str, version: int) -> bytes:
+    return (Path(root).parent / SCHEMA_FILES[version]).read_bytes()
+
+
+def _schema_response(version: int) -> ResponseReturnValue:
+    body = _schema_bytes(current_app.root_path, version)
+    response = Response(body, mimetype="application/schema+json")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/export-v<int:version>.schema.json")
+def versioned_schema(version: int) -> ResponseReturnValue:
+    """The JSON Schema of one version of the JSON export: public, so anyone can check an
+    export; each export names the one it follows."""
+    if version not in SCHEMA_FILES:
+        abort(404)
+    return _schema_response(version)
 
 
 @bp.get("/schema.json")
 def schema() -> ResponseReturnValue:
-    """The JSON Schema of the JSON export: public, so anyone can check an export."""
-    response = Response(_schema_bytes(current_app.root_path), mimetype="application/schema+json")
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    """Version 1's schema, at the address that the files of version 1 name."""
+    return _schema_response(1)
+
+
+def _schema_url() -> str:
+    return public_url("export.versioned_schema", version=export_formats.FORMAT_VERSION)
 
 
 @bp.get("/")
@@ -78,7 +99,7 @@ def page() -> ResponseReturnValue:
         recent_requests=recent,
         total_requests=total,
         titles=export_formats.SECTION_TITLES,
-        schema_url=public_url("export.schema"),
+        schema_url=_schema_url(),
     )
 
 
@@ -100,7 +121,7 @@ def download(name: str) -> ResponseReturnValue:
     db.commit()
 
     locale = str(get_locale() or "en")
-    schema_url = public_url("export.schema")
+    schema_url = _schema_url()
     nonce = secrets.token_urlsafe(16)
     write: Callable[[Export], Iterator[bytes]]
     if export_format is ExportFormat.JSON:

@@ -1,0 +1,1 @@
+"""Passkeys (WebAuthn): registration, sign-in, second step and the management pages."""
