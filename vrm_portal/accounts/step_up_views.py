@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from vrm_portal.accounts import errors, service, step_up
+from vrm_portal.accounts import errors, password_budget, service, step_up
 from vrm_portal.accounts.models import Account
 from vrm_portal.accounts.passkeys import service as passkeys
 from vrm_portal.accounts.passkeys import web as ceremonies
@@ -79,6 +79,7 @@ def confirm() -> ResponseReturnValue:
 
 @bp.post("")
 @limiter.limit(_limit)
+@password_budget.limited(password_budget.signed_in_account_key)
 def confirm_password() -> ResponseReturnValue:
     account: Account = current_user.account
     form = ConfirmAccessForm()
