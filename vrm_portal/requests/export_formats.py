@@ -87,6 +87,7 @@ COLUMN_LABELS = {
     "language": _l("Language"),
     "last_used_at": _l("Last used"),
     "locale": _l("Language"),
+    "attention_emails": _l("Emails about your consents"),
     "method": _l("How"),
     "name": _l("Name"),
     "occurred_at": _l("When"),
