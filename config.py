@@ -197,6 +197,9 @@ class Config:
     RECEIPT_SIGNING_KEY_FILE: str | None = _env("VRM_RECEIPT_SIGNING_KEY_FILE")
     #: Development only: create the key file above when it does not exist.
     RECEIPT_KEY_AUTOGENERATE = False
+    #: JWKS (JSON) of the retired receipt keys' public halves, written by
+    #: ``vrm rotate-receipt-key``; default ``<key file without .pem>.retired.json`` beside it.
+    RECEIPT_RETIRED_KEYS_FILE: str | None = _env("VRM_RECEIPT_RETIRED_KEYS_FILE")
     #: PEM file of the Ed25519 key that signs the public log's checkpoints (not the
     #: receipt key). Development creates ``instance/log_signing_key.pem``.
     LOG_SIGNING_KEY_FILE: str | None = _env("VRM_LOG_SIGNING_KEY_FILE")
@@ -298,6 +301,19 @@ class Config:
             raise ConfigError(
                 "VRM_RECEIPT_SIGNING_KEY_FILE must name the PEM file of the consent receipt "
                 "signing key (for instance: openssl genpkey -algorithm ed25519 -out receipts.pem)"
+            )
+        if not self.RECEIPT_RETIRED_KEYS_FILE:
+            key_file = Path(self.RECEIPT_SIGNING_KEY_FILE)
+            self.RECEIPT_RETIRED_KEYS_FILE = str(
+                key_file.with_name(key_file.name.removesuffix(".pem") + ".retired.json")
+            )
+        if (
+            Path(self.RECEIPT_RETIRED_KEYS_FILE).absolute()
+            == Path(self.RECEIPT_SIGNING_KEY_FILE).absolute()
+        ):
+            raise ConfigError(
+                "VRM_RECEIPT_RETIRED_KEYS_FILE must name another file than "
+                "VRM_RECEIPT_SIGNING_KEY_FILE (it holds the retired public keys, as JSON)"
             )
         if not 1 <= self.ERASURE_GRACE.days <= 90:
             raise ConfigError("VRM_ERASURE_GRACE_DAYS must be between 1 and 90")

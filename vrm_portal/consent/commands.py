@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from pydantic import ValidationError
 
@@ -18,6 +19,8 @@ from vrm_portal.consent.catalogue import (
     publish_version,
 )
 from vrm_portal.consent.errors import UnknownPurpose
+from vrm_portal.consent.receipt_keys import rotate_receipt_key
+from vrm_portal.consent.receipts import ALGORITHMS, SigningKeyError
 from vrm_portal.consent.renewal import JOB_KIND as RENEWAL_JOB
 from vrm_portal.consent.renewal import count_due
 from vrm_portal.consent.signing import current_notary
@@ -131,4 +134,41 @@ def expire_consents() -> None:
     click.echo(f"{total} consent(s) expired.")
 
 
-COMMANDS = (import_catalogue_command, publish_purpose_version, verify_ledger, expire_consents)
+@click.command("rotate-receipt-key")
+@with_appcontext
+@click.option(
+    "--algorithm",
+    type=click.Choice(ALGORITHMS),
+    help="The new key's algorithm (default: the current key's).",
+)
+def rotate_receipt_key_command(algorithm: str | None) -> None:
+    """Sign new receipts with a new key and retire the current one.
+
+    The retired key's public half stays in /.well-known/jwks.json (it is kept in
+    VRM_RECEIPT_RETIRED_KEYS_FILE), so the receipts it signed still verify; its private
+    half is overwritten. Restart every portal process afterwards (gunicorn, vrm worker).
+    """
+    key_file = Path(current_app.config["RECEIPT_SIGNING_KEY_FILE"])
+    retired_file = Path(current_app.config["RECEIPT_RETIRED_KEYS_FILE"])
+    try:
+        rotation = rotate_receipt_key(key_file, retired_file, algorithm)
+    except SigningKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Receipts are now signed with key {rotation.current_kid} ({rotation.algorithm}).")
+    click.echo(
+        f"Key {rotation.retired_kid} retired: its public half is kept in {retired_file} "
+        f"({rotation.retired_count} retired key(s), all in the JWKS); its private half is gone."
+    )
+    click.echo(
+        "Restart every portal process (gunicorn, vrm worker): each keeps signing with the "
+        "key it loaded at start-up, and serves the new JWKS only once restarted."
+    )
+
+
+COMMANDS = (
+    import_catalogue_command,
+    publish_purpose_version,
+    verify_ledger,
+    expire_consents,
+    rotate_receipt_key_command,
+)

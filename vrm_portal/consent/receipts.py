@@ -1,8 +1,10 @@
 """Signed consent receipts (Kantara Consent Receipt v1.1 / ISO/IEC TS 27560 fields).
 
 A receipt is a compact JWS signed with the portal's key: Ed25519 (``alg`` "Ed25519",
-RFC 9864) or ECDSA P-256 (``ES256``), read from a PEM file. The public half is served
-as a JWKS at ``/.well-known/jwks.json``, so anyone can check a receipt offline.
+RFC 9864) or ECDSA P-256 (``ES256``), read from a PEM file. Its protected header names
+the key by ``kid``, the key's RFC 7638 thumbprint. The public half is served as a JWKS at
+``/.well-known/jwks.json`` (with the keys that signed earlier receipts, see
+``receipt_keys``), so anyone can check a receipt offline.
 """
 
 from __future__ import annotations
@@ -58,14 +60,29 @@ class SigningKey:
         return jws.serialize_compact(header, data, self.key, algorithms=[self.algorithm])
 
 
-def generate_key_file(path: Path) -> None:
-    """Write a new Ed25519 private key (PKCS#8 PEM) readable only by its owner."""
-    private = ed25519.Ed25519PrivateKey.generate()
-    pem = private.private_bytes(
+#: The algorithms a receipt key may have, as named in JWS headers and the JWKS.
+ALGORITHMS = ("Ed25519", "ES256")
+
+
+def new_private_key_pem(algorithm: str = "Ed25519") -> bytes:
+    """A new private key for ``algorithm`` (one of ``ALGORITHMS``), as PKCS#8 PEM."""
+    private: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+    if algorithm == "Ed25519":
+        private = ed25519.Ed25519PrivateKey.generate()
+    elif algorithm == "ES256":
+        private = ec.generate_private_key(ec.SECP256R1())
+    else:
+        raise SigningKeyError(f"unsupported receipt key algorithm {algorithm!r}")
+    return private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+def generate_key_file(path: Path, algorithm: str = "Ed25519") -> None:
+    """Write a new private key (Ed25519 by default; PKCS#8 PEM) readable only by its owner."""
+    pem = new_private_key_pem(algorithm)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pem)
     path.chmod(0o600)
@@ -74,14 +91,22 @@ def generate_key_file(path: Path) -> None:
 def load_key_file(path: Path) -> SigningKey:
     try:
         pem = path.read_bytes()
-        private = serialization.load_pem_private_key(pem, password=None)
-    except (OSError, ValueError, TypeError) as exc:
+    except OSError as exc:
         raise SigningKeyError(f"cannot read the receipt signing key {path}: {exc}") from exc
+    return signing_key_from_pem(pem, path)
+
+
+def signing_key_from_pem(pem: bytes, source: Path) -> SigningKey:
+    """The signing key held in ``pem`` (read from ``source``, named in errors)."""
+    try:
+        private = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise SigningKeyError(f"cannot read the receipt signing key {source}: {exc}") from exc
     if isinstance(private, ed25519.Ed25519PrivateKey):
         return SigningKey(OKPKey.import_key(pem), "Ed25519")
     if isinstance(private, ec.EllipticCurvePrivateKey) and private.curve.name == "secp256r1":
         return SigningKey(ECKey.import_key(pem), "ES256")
-    raise SigningKeyError(f"{path}: the receipt key must be Ed25519 or ECDSA P-256")
+    raise SigningKeyError(f"{source}: the receipt key must be Ed25519 or ECDSA P-256")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask import (
     Blueprint,
     Response,
@@ -16,16 +18,18 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from vrm_portal.brands.service import brand_by_slug, list_brands
 from vrm_portal.clock import utcnow
 from vrm_portal.consent import queries, service
 from vrm_portal.consent.errors import ConfirmationInvalid, ConsentVersionOutdated, UnknownPurpose
-from vrm_portal.consent.forms import ConfirmForm, ConsentChoiceForm
+from vrm_portal.consent.forms import ConfirmForm, ConsentChoiceForm, WithdrawAllForm
 from vrm_portal.consent.models import CollectionMethod, Purpose
+from vrm_portal.consent.receipt_reader import read_receipt
 from vrm_portal.consent.receipts import MEDIA_TYPE
-from vrm_portal.consent.signing import current_notary, signing_key
+from vrm_portal.consent.signing import current_notary, receipt_jwks
 from vrm_portal.consent.web import change_from_request, gpc_signal, page_locale
 from vrm_portal.extensions import db
 from vrm_portal.history.display import interaction_view
@@ -74,6 +78,63 @@ def brand(brand_slug: str) -> ResponseReturnValue:
             total=recorded.total,
         ),
     )
+
+
+@bp.post("/<brand_slug>/all/withdraw")
+def withdraw_brand(brand_slug: str) -> ResponseReturnValue:
+    """Withdraw every consent given to one brand: one click, one transaction."""
+    found = brand_by_slug(db.session, brand_slug)
+    if found is None:
+        abort(404)
+    if not WithdrawAllForm().validate_on_submit():
+        flash(
+            _("That choice could not be understood. Please use the buttons on this page."), "error"
+        )
+        return redirect(url_for(".brand", brand_slug=brand_slug)), 303
+    done = service.withdraw_brand(
+        db.session, current_notary(), current_user.account, found, change=change_from_request()
+    )
+    if done.withdrawn or done.cancelled:
+        flash(
+            ngettext(
+                "%(num)s consent to %(brand)s withdrawn. Your receipts are in your history.",
+                "%(num)s consents to %(brand)s withdrawn. Your receipts are in your history.",
+                len(done.withdrawn),
+                brand=found.name,
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _("You had given no consent to %(brand)s: nothing to withdraw.", brand=found.name),
+            "info",
+        )
+    return redirect(url_for(".brand", brand_slug=brand_slug)), 303
+
+
+@bp.post("/all/marketing/withdraw")
+def withdraw_marketing() -> ResponseReturnValue:
+    """Stop all marketing from every brand: one click, one transaction."""
+    if not WithdrawAllForm().validate_on_submit():
+        flash(
+            _("That choice could not be understood. Please use the buttons on this page."), "error"
+        )
+        return redirect(url_for(".overview")), 303
+    done = service.withdraw_marketing(
+        db.session, current_notary(), current_user.account, change=change_from_request()
+    )
+    if done.withdrawn or done.cancelled:
+        flash(
+            ngettext(
+                "%(num)s marketing consent withdrawn. Your receipts are in your history.",
+                "%(num)s marketing consents withdrawn. Your receipts are in your history.",
+                len(done.withdrawn),
+            ),
+            "success",
+        )
+    else:
+        flash(_("You had given no marketing consent: nothing to withdraw."), "info")
+    return redirect(url_for(".overview")), 303
 
 
 @bp.post("/<brand_slug>/<purpose_key>")
@@ -236,6 +297,15 @@ def history() -> ResponseReturnValue:
     )
 
 
+@bp.get("/receipts/<uuid:receipt_id>")
+def receipt_page(receipt_id: uuid.UUID) -> ResponseReturnValue:
+    """The receipt in plain words, and whether its signature verifies."""
+    found = read_receipt(db.session, current_user.account, str(receipt_id), receipt_jwks())
+    if found is None:
+        abort(404)
+    return render_template("consent/receipt.html", receipt=found, locale=page_locale())
+
+
 @bp.get("/receipts/<receipt_id>.jwt")
 def receipt(receipt_id: str) -> ResponseReturnValue:
     found = queries.receipt_of(db.session, current_user.account, receipt_id)
@@ -250,6 +320,7 @@ def receipt(receipt_id: str) -> ResponseReturnValue:
 
 @wellknown.get("/.well-known/jwks.json")
 def jwks() -> ResponseReturnValue:
-    response = current_app.json.response({"keys": [signing_key().public_jwk()]})
+    """The receipts' public keys: the current one first, then the retired ones."""
+    response = current_app.json.response(receipt_jwks())
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
