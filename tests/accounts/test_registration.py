@@ -62,7 +62,7 @@ def test_verification_link_shows_a_confirm_button_and_a_get_changes_nothing(
 
 
 def test_confirming_the_verification_link_verifies_the_account_and_sign_in_then_works(
-    client, db_session, mailbox
+    client, db_session, mailbox, new_browser
 ):
     register(client, "carol@example.com")
     link = link_in(mailbox.wait_for("carol@example.com"), "/verify-email/")
@@ -70,13 +70,15 @@ def test_confirming_the_verification_link_verifies_the_account_and_sign_in_then_
     response = submit(client, link, {})
 
     assert response.status_code == 302
-    assert response.location == "/login"
+    # Confirming from the emailed link signs the consumer in straight away.
+    assert response.location == "/account/"
     account = account_by_email(db_session, "carol@example.com")
     assert account.email_verified_at is not None
-    assert event_kinds(db_session, account) == ["registered", "email_verified"]
-    assert "Your email address is confirmed." in text(client.get("/login"))
-    sign_in(client, "carol@example.com")
-    assert is_signed_in(client)
+    assert event_kinds(db_session, account)[:2] == ["registered", "email_verified"]
+    assert "Your email address is confirmed." in text(client.get("/account/"))
+    other = new_browser()
+    sign_in(other, "carol@example.com")
+    assert is_signed_in(other)
 
 
 def test_unverified_account_cannot_sign_in_before_following_the_link(client, mailbox):

@@ -333,3 +333,38 @@ def test_account_pages_send_a_signed_out_visitor_to_sign_in(client):
         response = client.get(path)
         assert response.status_code == 302
         assert response.location.startswith("/login?next=")
+
+
+# -- readable devices -----------------------------------------------------------------------
+
+FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+SAFARI_IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_the_sessions_page_names_browser_and_device_and_keeps_the_raw_string(
+    new_browser, make_account
+):
+    make_account("alice@example.com")
+    laptop = new_browser(FIREFOX_WINDOWS)
+    phone = new_browser(SAFARI_IPHONE)
+    sign_in(laptop, "alice@example.com")
+    sign_in(phone, "alice@example.com")
+
+    html = text(laptop.get("/account/sessions"))
+
+    assert "Firefox 133 on Windows" in html
+    assert "Safari on iPhone" in html
+    assert '<code class="break">' + SAFARI_IPHONE + "</code>" in html.replace("&#34;", '"')
+
+
+def test_an_unrecognised_user_agent_is_shown_as_it_is(new_browser, make_account):
+    make_account("alice@example.com")
+    odd = new_browser("SomethingUnheardOf")
+    sign_in(odd, "alice@example.com")
+
+    html = text(odd.get("/account/sessions"))
+
+    assert "SomethingUnheardOf" in html

@@ -60,13 +60,10 @@ def test_register_confirm_sign_in_change_password_and_sign_in_again(
     check_a11y(page, "the verify-email page")
     page.get_by_role("button", name="Confirm my email address").click()
 
-    # Confirmed: the sign-in page says so, and they sign in.
-    expect(page).to_have_url(re.compile(r"/login$"))
+    # Confirmed: they are signed in straight away, in a new session.
+    expect(page).to_have_url(re.compile(r"/account/$"))
     expect(page.get_by_role("status").first).to_contain_text("Your email address is confirmed.")
-    check_a11y(page, "the login page")
-    screenshot(page, "login")
-    sign_in(page, email, FIRST_PASSWORD)
-    expect(page.get_by_role("status").first).to_contain_text("You are signed in.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("My account")
 
     # They go to My account, which shows their confirmed address.
     main_nav.get_by_role("link", name="My account").click()

@@ -245,6 +245,10 @@ def test_every_page_fits_a_phone_and_passes_axe(
         assert box is not None
         assert box["x"] >= 0
         assert box["x"] + box["width"] <= viewport["width"]
+    # A receipt in plain words, reached from its row of the history.
+    page.locator("a.history__read").first.click()
+    expect(page.locator(".receipt__verdict")).to_have_attribute("data-verdict", "valid")
+    check_page(page, check_a11y, f"a receipt page, {size}")
     page.goto("/consents/aurore-automobiles")
     expect(page.locator("tr.recorded__row")).to_have_count(2)
 

@@ -216,7 +216,11 @@ def test_stating_a_plan_stores_it_and_lists_it(client, alice, db_session):
     assert "Replace my vehicle" in html
     assert "a family estate car" in html
     assert "Between €15,000 and €25,000" in html
-    assert "Aurore Automobiles, Domaine des Coteaux" in html
+    # Neither brand has the personalisation consent: it is shown to none of them, and
+    # the page says why, with the way to give it.
+    assert "No brand at the moment" in html
+    assert "Aurore Automobiles: you have not given" in html
+    assert 'href="/consents/aurore-automobiles#purpose-personalised-offers"' in html
     assert f'action="/intents/{intent.id}/withdraw"' in html
     assert "You have not stated any plans yet." not in html
     assert len(events_of(db_session, alice, "intent_stated")) == 1
@@ -320,7 +324,7 @@ def test_withdrawing_a_plan_moves_it_to_past_plans(client, alice, db_session):
     response = submit(client, f"/intents/{intent.id}/withdraw", {}, form_page="/intents")
 
     assert response.status_code == 303
-    assert response.location == "/intents"
+    assert response.location == f"/intents#intent-{intent.id}"
     html = flashes(client, "/intents")
     assert "“Replace my vehicle” is withdrawn: no brand sees it any more." in html
     assert "You have no current plans." in html

@@ -162,8 +162,9 @@ def verify_email(token: str) -> ResponseReturnValue:
                 flash(_("You can sign in now."), "info")
                 return redirect(url_for("auth.login"))
             # The link came from the account's mailbox and nobody is signed in here: go
-            # on signed in, in a brand-new session.
+            # on signed in, in a brand-new session (which starts without the flashes).
             sign_in(account, remember=False)
+            flash(_("Your email address is confirmed."), "success")
             flash(_("You are signed in."), "success")
             return redirect(url_for("account.overview"))
         email_tokens.peek_email_token(

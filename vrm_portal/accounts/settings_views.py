@@ -20,6 +20,7 @@ from vrm_portal.accounts import (
     service,
 )
 from vrm_portal.accounts.browser_session import sign_in
+from vrm_portal.accounts.devices import describe_device
 from vrm_portal.accounts.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -72,6 +73,8 @@ class SessionView:
     ip_address: str | None
     remember: bool
     is_current: bool
+    #: The browser and device in plain words ("Firefox 133 on Windows"), when recognised.
+    device: str | None = None
 
 
 @bp.get("/")
@@ -206,6 +209,7 @@ def sessions() -> ResponseReturnValue:
             s.ip_address,
             s.remember,
             s.id == current.id,
+            describe_device(s.user_agent),
         )
         for s in auth_sessions.list_active_sessions(db.session, current_user.account)
     ]

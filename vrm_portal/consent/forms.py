@@ -16,3 +16,7 @@ class ConsentChoiceForm(FlaskForm):  # type: ignore[misc]
 
 class ConfirmForm(FlaskForm):  # type: ignore[misc]
     """The button behind an emailed link (a mail scanner's GET changes nothing)."""
+
+
+class WithdrawAllForm(FlaskForm):  # type: ignore[misc]
+    """The one-click button that withdraws several consents at once (CSRF only)."""

@@ -43,6 +43,8 @@ class PurposeView:
     #: The text the consumer agreed to (may be older than ``current``).
     agreed: PurposeVersion | None
     standing: Standing
+    #: The receipt of the consumer's last change to this purpose, if any.
+    receipt_id: str | None = None
 
 
 def standing_of(state: ConsentState | None, purpose: Purpose, now: datetime) -> Standing:
@@ -78,6 +80,16 @@ def purpose_views(
             select(PurposeVersion).where(PurposeVersion.purpose_id.in_([p.id for p in purposes]))
         )
     }
+    last_seqs = [s.last_event_seq for s in states.values() if s.last_event_seq is not None]
+    receipts: dict[int, str] = {}
+    if last_seqs:
+        rows = session.execute(
+            select(ConsentReceipt.event_seq, ConsentReceipt.receipt_id).where(
+                ConsentReceipt.account_id == account.id,
+                ConsentReceipt.event_seq.in_(last_seqs),
+            )
+        )
+        receipts = {seq: receipt_id for seq, receipt_id in rows}
     views = []
     for purpose in purposes:
         state = states.get(purpose.id)
@@ -89,6 +101,9 @@ def purpose_views(
                 state=state,
                 agreed=agreed,
                 standing=standing_of(state, purpose, now),
+                receipt_id=receipts.get(state.last_event_seq)
+                if state and state.last_event_seq is not None
+                else None,
             )
         )
     return views

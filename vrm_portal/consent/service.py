@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, event, insert, select
+from sqlalchemy import ColumnElement, Table, event, insert, select
 from sqlalchemy.orm import Session
 
 from vrm_portal.accounts.models import Account
@@ -34,6 +34,7 @@ from vrm_portal.consent.models import (
     ConsentStatus,
     PendingConfirmation,
     Purpose,
+    PurposeCategory,
     PurposeVersion,
 )
 from vrm_portal.consent.receipts import ReceiptFacts, SigningKey, build_receipt
@@ -198,6 +199,74 @@ def withdraw(
         return Result(Outcome.UNCHANGED)
     receipt = _record(session, notary, head, account, purpose, Action.WITHDRAWN, change, state)
     return Result(Outcome.RECORDED, receipt=receipt)
+
+
+#: What "all marketing" means on My consents: offers by email, SMS and post, and offers
+#: chosen from the consumer's interests and plans (profiling for direct marketing, GDPR
+#: art. 21(2)). Partner sharing and analytics are not marketing by the brand itself.
+MARKETING_CATEGORIES = (
+    PurposeCategory.EMAIL_MARKETING,
+    PurposeCategory.SMS_MARKETING,
+    PurposeCategory.POSTAL_MARKETING,
+    PurposeCategory.PERSONALISATION,
+)
+
+
+@dataclass(frozen=True)
+class BulkWithdrawal:
+    """What a withdrawal of several consents did."""
+
+    #: The consents withdrawn, one ledger event (and receipt, and feed entry) each.
+    withdrawn: list[Purpose]
+    #: Email consents still waiting for their confirmation, cancelled (nothing recorded).
+    cancelled: list[Purpose]
+
+
+def withdraw_brand(
+    session: Session, notary: Notary, account: Account, brand: Brand, *, change: Change
+) -> BulkWithdrawal:
+    """Withdraw every consent the consumer gave ``brand``, in the caller's transaction."""
+    return _withdraw_where(session, notary, account, change, Purpose.brand_id == brand.id)
+
+
+def withdraw_marketing(
+    session: Session, notary: Notary, account: Account, *, change: Change
+) -> BulkWithdrawal:
+    """Withdraw every marketing consent (``MARKETING_CATEGORIES``) of every brand, in the
+    caller's transaction."""
+    categories = [category.value for category in MARKETING_CATEGORIES]
+    return _withdraw_where(session, notary, account, change, Purpose.category.in_(categories))
+
+
+def _withdraw_where(
+    session: Session,
+    notary: Notary,
+    account: Account,
+    change: Change,
+    condition: ColumnElement[bool],
+) -> BulkWithdrawal:
+    """``withdraw`` each purpose matching ``condition`` that the consumer gave (or is
+    confirming): one event per consent, all in one transaction. The ledger head is locked
+    first, then the brands are taken in ascending id (the project's lock order)."""
+    ledger.lock_head(session)
+    purposes = session.scalars(
+        select(Purpose)
+        .join(ConsentState, ConsentState.purpose_id == Purpose.id)
+        .where(
+            condition,
+            ConsentState.account_id == account.id,
+            ConsentState.status.in_([ConsentStatus.GRANTED.value, ConsentStatus.PENDING.value]),
+        )
+        .order_by(Purpose.brand_id, Purpose.id)
+    ).all()
+    withdrawn, cancelled = [], []
+    for purpose in purposes:
+        outcome = withdraw(session, notary, account, purpose, change=change).outcome
+        if outcome is Outcome.RECORDED:
+            withdrawn.append(purpose)
+        elif outcome is Outcome.PENDING_CANCELLED:
+            cancelled.append(purpose)
+    return BulkWithdrawal(withdrawn=withdrawn, cancelled=cancelled)
 
 
 def confirm(

@@ -12,7 +12,7 @@ import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +22,13 @@ from vrm_portal.accounts.models import Account, EventKind
 from vrm_portal.brands import feed
 from vrm_portal.brands.models import Brand, ChangeKind
 from vrm_portal.clock import utcnow
-from vrm_portal.consent.models import Purpose, PurposeCategory, PurposeVersion
+from vrm_portal.consent.models import (
+    ConsentState,
+    ConsentStatus,
+    Purpose,
+    PurposeCategory,
+    PurposeVersion,
+)
 from vrm_portal.consent.service import is_active, states_of, version_of
 from vrm_portal.interests.models import DeclaredInterest, Intent, IntentBrand, IntentCategory, Topic
 
@@ -198,10 +204,41 @@ def set_interests(
             added=added,
             removed=removed,
         )
-        feed.append_for_relationships(
-            session, account.id, {brand.id}, ChangeKind.INTERESTS_CHANGED, utcnow()
-        )
+        _tell_brands(session, account, {brand.id}, ChangeKind.INTERESTS_CHANGED, utcnow())
     return change
+
+
+def brands_that_may_see(
+    session: Session, account: Account, brand_ids: set[int], now: datetime
+) -> set[int]:
+    """Those of ``brand_ids`` that may see the consumer's interests and plans at ``now``:
+    an active consent (granted, to the current text, not expired) to one of the brand's
+    personalisation purposes, the rule by which the brand API shows them."""
+    if not brand_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Purpose.brand_id)
+            .join(ConsentState, ConsentState.purpose_id == Purpose.id)
+            .where(
+                ConsentState.account_id == account.id,
+                Purpose.brand_id.in_(sorted(brand_ids)),
+                Purpose.category == PurposeCategory.PERSONALISATION.value,
+                ConsentState.status == ConsentStatus.GRANTED.value,
+                ConsentState.version == Purpose.current_version,
+                ConsentState.expires_at > now,
+            )
+        )
+    )
+
+
+def _tell_brands(
+    session: Session, account: Account, brand_ids: set[int], kind: ChangeKind, now: datetime
+) -> None:
+    """Put the change in the feed of each of ``brand_ids`` that may see it: a brand without
+    the personalisation consent must not even learn that something changed."""
+    allowed = brands_that_may_see(session, account, brand_ids, now)
+    feed.append_for_relationships(session, account.id, allowed, kind, now)
 
 
 def add_months(day: date, months: int) -> date:
@@ -303,9 +340,7 @@ def state_intent(
         brands=[brand.slug for brand in brands],
         ends_on=intent.ends_on.isoformat(),
     )
-    feed.append_for_relationships(
-        session, account.id, brand_ids, ChangeKind.INTENTS_CHANGED, utcnow()
-    )
+    _tell_brands(session, account, brand_ids, ChangeKind.INTENTS_CHANGED, utcnow())
     return intent
 
 
@@ -330,14 +365,123 @@ def withdraw_intent(
     intent.withdrawn_at = now
     session.flush()
     record_event(session, account, EventKind.INTENT_WITHDRAWN, client, intent=intent.id)
-    feed.append_for_relationships(
-        session,
-        account.id,
-        {link.brand_id for link in intent.brands},
-        ChangeKind.INTENTS_CHANGED,
-        now,
+    _tell_brands(
+        session, account, {link.brand_id for link in intent.brands}, ChangeKind.INTENTS_CHANGED, now
     )
     return Withdrawal(intent, WithdrawOutcome.WITHDRAWN)
+
+
+#: How long after a withdrawal the consumer may still undo it.
+UNDO_WINDOW = timedelta(minutes=5)
+
+
+class ChangeOutcome(enum.Enum):
+    CHANGED = "changed"
+    #: The form was sent with what the plan already says: nothing recorded.
+    UNCHANGED = "unchanged"
+
+
+def _own_intent(session: Session, account: Account, intent_id: int) -> Intent:
+    intent = session.scalar(
+        select(Intent)
+        .where(Intent.id == intent_id, Intent.account_id == account.id)
+        .execution_options(populate_existing=True)
+    )
+    if intent is None:
+        raise IntentNotFound(str(intent_id))
+    return intent
+
+
+def change_intent(
+    session: Session,
+    account: Account,
+    intent_id: int,
+    data: IntentInput,
+    today: date,
+    client: ClientInfo | None = None,
+) -> ChangeOutcome:
+    """Change one of the consumer's current plans (same rules as stating one).
+
+    A new horizon starts from ``today``; an unchanged one keeps the plan's end date. The
+    brands that may see the plan, before or after the change, hear of it through their
+    feed (a brand taken off the list learns the plan is gone from what it sees).
+    ``IntentNotFound`` unless it is the consumer's own plan, still current.
+    """
+    summary, brands = _validated(session, data)
+    _lock_account(session, account)
+    intent = _own_intent(session, account, intent_id)
+    if not _is_active(intent, today):
+        raise IntentNotFound(str(intent_id))
+    before = {link.brand_id for link in intent.brands}
+    after = {brand.id for brand in brands}
+    if (
+        intent.category == data.category
+        and intent.summary == summary
+        and intent.horizon_months == data.horizon_months
+        and intent.budget_min == data.budget_min
+        and intent.budget_max == data.budget_max
+        and before == after
+    ):
+        return ChangeOutcome.UNCHANGED
+    if intent.horizon_months != data.horizon_months:
+        intent.ends_on = add_months(today, data.horizon_months)
+    intent.category = data.category
+    intent.summary = summary
+    intent.horizon_months = data.horizon_months
+    intent.budget_min = data.budget_min
+    intent.budget_max = data.budget_max
+    intent.brands = [link for link in intent.brands if link.brand_id in after] + [
+        IntentBrand(brand_id=brand_id) for brand_id in sorted(after - before)
+    ]
+    session.flush()
+    record_event(
+        session,
+        account,
+        EventKind.INTENT_CHANGED,
+        client,
+        intent=intent.id,
+        category=intent.category,
+        brands=[brand.slug for brand in brands],
+        ends_on=intent.ends_on.isoformat(),
+    )
+    _tell_brands(session, account, before | after, ChangeKind.INTENTS_CHANGED, utcnow())
+    return ChangeOutcome.CHANGED
+
+
+def undoable(intent: Intent, now: datetime) -> bool:
+    """The plan was withdrawn less than ``UNDO_WINDOW`` ago: the withdrawal may be undone."""
+    return intent.withdrawn_at is not None and now - _aware(intent.withdrawn_at) < UNDO_WINDOW
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they are UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def restore_intent(
+    session: Session,
+    account: Account,
+    intent_id: int,
+    now: datetime,
+    client: ClientInfo | None = None,
+) -> Intent:
+    """Undo a withdrawal made less than ``UNDO_WINDOW`` ago: the plan is shown again to
+    the brands it was shown to (those that may see it hear of it through their feed).
+
+    ``IntentNotFound`` unless it is the consumer's own plan, withdrawn within the window
+    and not lapsed since.
+    """
+    _lock_account(session, account)
+    intent = _own_intent(session, account, intent_id)
+    if not undoable(intent, now) or intent.ends_on < now.date():
+        raise IntentNotFound(str(intent_id))
+    intent.withdrawn_at = None
+    session.flush()
+    record_event(session, account, EventKind.INTENT_RESTORED, client, intent=intent.id)
+    _tell_brands(
+        session, account, {link.brand_id for link in intent.brands}, ChangeKind.INTENTS_CHANGED, now
+    )
+    return intent
 
 
 def intents_of(

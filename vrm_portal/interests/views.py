@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from babel import Locale
 from babel.numbers import format_currency
@@ -51,6 +51,15 @@ class BrandInterests:
 
 
 @dataclass(frozen=True)
+class Unseen:
+    """A brand the consumer chose that does not see the plan, and why."""
+
+    brand: Brand
+    #: The consent that would let it see the plan (None: the brand asks for none).
+    visibility: service.Visibility | None
+
+
+@dataclass(frozen=True)
 class IntentView:
     intent: Intent
     category: str
@@ -58,6 +67,11 @@ class IntentView:
     budget: str
     brands: list[str]
     lapsed: bool
+    #: The chosen brands that see the plan now (names), and those that do not.
+    seen_by: list[str] = field(default_factory=list)
+    unseen_by: list[Unseen] = field(default_factory=list)
+    #: Withdrawn a moment ago: the withdrawal may still be undone.
+    undoable: bool = False
 
 
 def _find_brand(brand_slug: str) -> Brand:
@@ -166,19 +180,25 @@ def state_intent() -> ResponseReturnValue:
     return _intents_page(form, brands), form_status(form)
 
 
-def _intents_page(form: IntentForm, brands: list[Brand]) -> str:
+def _intents_page(form: IntentForm, brands: list[Brand], editing: Intent | None = None) -> str:
     account = current_user.account
-    today = utcnow().date()
+    now = utcnow()
+    today = now.date()
     active, past = service.intents_of(db.session, account, today)
+    seen_by = service.visibility(db.session, account, brands, now)
+    # The rule of the brand API and of the feed: who may see plans right now.
+    allowed = service.brands_that_may_see(db.session, account, {b.id for b in brands}, now)
+    views = [_intent_view(i, today, now, allowed, seen_by) for i in active]
     return render_template(
         "interests/intents.html",
         form=form,
-        active=[_intent_view(intent, today) for intent in active],
-        past=[_intent_view(intent, today) for intent in past],
+        active=views,
+        past=[_intent_view(i, today, now, allowed, seen_by) for i in past],
         brands=brands,
-        seen_by=service.visibility(db.session, account, brands, utcnow()),
+        seen_by=seen_by,
         withdraw_form=WithdrawIntentForm(formdata=None),
         locale=page_locale(),
+        editing=editing,
     )
 
 
@@ -200,14 +220,24 @@ def _budget(intent: Intent) -> str:
     return str(_("No budget given"))
 
 
-def _intent_view(intent: Intent, today: date) -> IntentView:
+def _intent_view(
+    intent: Intent,
+    today: date,
+    now: datetime,
+    allowed: set[int],
+    seen_by: dict[int, service.Visibility],
+) -> IntentView:
+    chosen = sorted((link.brand for link in intent.brands), key=lambda b: b.name)
     return IntentView(
         intent=intent,
         category=category_label(intent.category),
         horizon=horizon_label(intent.horizon_months),
         budget=_budget(intent),
-        brands=sorted(link.brand.name for link in intent.brands),
+        brands=[brand.name for brand in chosen],
         lapsed=intent.ends_on < today,
+        seen_by=[brand.name for brand in chosen if brand.id in allowed],
+        unseen_by=[Unseen(b, seen_by.get(b.id)) for b in chosen if b.id not in allowed],
+        undoable=service.undoable(intent, now) and intent.ends_on >= today,
     )
 
 
@@ -225,5 +255,94 @@ def withdraw_intent(intent_id: int) -> ResponseReturnValue:
     if result.outcome is service.WithdrawOutcome.UNCHANGED:
         flash(_("“%(plan)s” was already withdrawn. Nothing changed.", plan=label), "info")
     else:
-        flash(_("“%(plan)s” is withdrawn: no brand sees it any more.", plan=label), "success")
-    return redirect(url_for(".intents")), 303
+        flash(
+            _(
+                "“%(plan)s” is withdrawn: no brand sees it any more. You can undo this for "
+                "a few minutes below.",
+                plan=label,
+            ),
+            "success",
+        )
+    return redirect(url_for(".intents", _anchor=f"intent-{result.intent.id}")), 303
+
+
+@bp.post("/intents/<int:intent_id>/restore")
+def restore_intent(intent_id: int) -> ResponseReturnValue:
+    """Undo a withdrawal made a moment ago."""
+    if intent_id > MAX_ID:
+        abort(404)
+    if not WithdrawIntentForm().validate_on_submit():
+        abort(400)
+    try:
+        intent = service.restore_intent(
+            db.session, current_user.account, intent_id, utcnow(), client_info()
+        )
+    except service.IntentNotFound:
+        flash(_("This withdrawal can no longer be undone. Share the plan again instead."), "error")
+        return redirect(url_for(".intents")), 303
+    flash(
+        _(
+            "Undone: “%(plan)s” is shown again to the brands you chose.",
+            plan=category_label(intent.category),
+        ),
+        "success",
+    )
+    return redirect(url_for(".intents", _anchor=f"intent-{intent.id}")), 303
+
+
+def _edit_form(intent: Intent, brands: list[Brand]) -> IntentForm:
+    """The plan form filled with what the plan says now."""
+    form = IntentForm(formdata=None, brand_choices=_brand_choices(brands))
+    form.category.data = intent.category
+    form.summary.data = intent.summary
+    form.horizon.data = intent.horizon_months
+    form.budget_min.data = "" if intent.budget_min is None else str(intent.budget_min)
+    form.budget_max.data = "" if intent.budget_max is None else str(intent.budget_max)
+    form.brands.data = sorted(link.brand.slug for link in intent.brands)
+    return form
+
+
+def _current_intent(intent_id: int) -> Intent:
+    if intent_id > MAX_ID:
+        abort(404)
+    active, _past = service.intents_of(db.session, current_user.account, utcnow().date())
+    found = next((intent for intent in active if intent.id == intent_id), None)
+    if found is None:
+        abort(404)
+    return found
+
+
+@bp.get("/intents/<int:intent_id>/edit")
+def edit_intent(intent_id: int) -> ResponseReturnValue:
+    intent = _current_intent(intent_id)
+    brands = list_brands(db.session)
+    return _intents_page(_edit_form(intent, brands), brands, editing=intent)
+
+
+@bp.post("/intents/<int:intent_id>/edit")
+def change_intent(intent_id: int) -> ResponseReturnValue:
+    intent = _current_intent(intent_id)
+    brands = list_brands(db.session)
+    form = IntentForm(brand_choices=_brand_choices(brands))
+    if form.validate_on_submit():
+        try:
+            outcome = service.change_intent(
+                db.session,
+                current_user.account,
+                intent.id,
+                form.intent_input(),
+                utcnow().date(),
+                client_info(),
+            )
+        except service.IntentInvalid as exc:
+            field_name, message = INTENT_PROBLEMS[exc.reason]
+            getattr(form, field_name).errors.append(message)
+        except service.IntentNotFound:
+            abort(404)
+        else:
+            if outcome is service.ChangeOutcome.UNCHANGED:
+                flash(_("Nothing changed: your plan already said this."), "info")
+            else:
+                flash(_("Your plan is changed."), "success")
+            return redirect(url_for(".intents", _anchor=f"intent-{intent.id}")), 303
+    return _intents_page(form, brands, editing=intent), form_status(form)
