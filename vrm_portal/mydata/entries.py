@@ -405,7 +405,10 @@ class _Details:
             notes: list[str] = []
             if request.kind == RequestKind.EXPORT.value:
                 label = _("Data downloaded")
-                text = _("Format: %(format)s", format=(request.format or "").upper())
+                if request.format is None:
+                    text = _("Proof bundle of my consents")
+                else:
+                    text = _("Format: %(format)s", format=request.format.upper())
             else:
                 label = _("Account deletion requested")
                 text = _erasure_status(request)

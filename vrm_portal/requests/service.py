@@ -60,6 +60,31 @@ def record_export(
     return request
 
 
+#: ``DataRequest.detail`` of the download of a proof bundle (``log/bundle.py``).
+PROOF_BUNDLE_DETAIL = {"download": "proof-bundle"}
+
+
+def record_proof_bundle(session: Session, account: Account, now: datetime) -> DataRequest:
+    """Note that the consumer downloaded the proof bundle of their consents.
+
+    Recorded as an export with no ``format``: the formats' check constraint (and the
+    export's JSON Schema) know json, csv and html only; ``detail`` says what it was.
+    """
+    request = DataRequest(
+        account_id=account.id,
+        subject_key=account.subject_key,
+        kind=RequestKind.EXPORT.value,
+        status=RequestStatus.COMPLETED.value,
+        format=None,
+        requested_at=now,
+        completed_at=now,
+        detail=dict(PROOF_BUNDLE_DETAIL),
+    )
+    session.add(request)
+    session.flush()
+    return request
+
+
 def pending_erasure(session: Session, account_id: int) -> DataRequest | None:
     """The account's scheduled erasure, if there is one."""
     return session.scalar(
