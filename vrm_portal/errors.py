@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from vrm_portal.extensions import db, limiter
 
@@ -24,6 +24,7 @@ def _texts(code: int) -> tuple[str, str]:
         405: (_("Not allowed"), _("This page cannot be used that way.")),
         410: (_("Link no longer valid"), _("This link has expired or was already used.")),
         413: (_("Too much data"), _("What you sent is too large. Send less and try again.")),
+        415: (_("Not a form"), _("This page takes a form. Go back and send it from the page.")),
         429: (
             _("Too many attempts"),
             _("For your security, this action is paused for a moment."),
@@ -91,6 +92,11 @@ def init_app(app: Flask) -> None:
         code = error.code or 500
         if code >= 500:
             db.rollback()
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            # RFC 9110: a 405 names the methods the resource does take.
+            response = make_response(render_error(code))
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+            return response
         return render_error(code)
 
     @app.errorhandler(Exception)

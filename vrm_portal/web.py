@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, has_request_context, request, url_for
+from flask import abort, current_app, has_request_context, request, url_for
 from flask_wtf import FlaskForm
+from werkzeug.routing import IntegerConverter, Map
 
 from vrm_portal.accounts.history import ClientInfo
 
 #: The product's name, in page titles, emails and exports.
 APP_NAME = "VRM Portal"
+#: The largest number an ``<int:…>`` address part may carry: a signed 64-bit integer,
+#: what the database stores (a larger one made SQLite's driver overflow: a 500).
+MAX_PATH_INT = 2**63 - 1
+#: Blueprints that read JSON bodies or parse their own; every other route takes HTML forms.
+JSON_BLUEPRINTS = frozenset({"api", "oauth", "log", "bench", "dev_idp"})
 
 
 def client_info() -> ClientInfo:
@@ -52,3 +58,33 @@ def page_arg() -> int:
 def form_status(form: FlaskForm) -> int:
     """422 for a form sent back with errors, so clients and tests can tell; else 200."""
     return 422 if form.errors or getattr(form, "form_errors", None) else 200
+
+
+def refuse_json_bodies() -> None:
+    """Before each request: a JSON body sent to a page is refused (415) before its view.
+
+    The pages take HTML forms. Flask-WTF would read a JSON body as the form's data,
+    whatever its shape (a number, nested objects), and the fields' checks would fail on
+    it with a server error instead of a message.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.blueprint in JSON_BLUEPRINTS:
+        return
+    if request.routing_exception is not None:
+        return  # no such page or method: the routing error (404, 405 with Allow) answers
+    if request.is_json:
+        abort(415)
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:…>``, at most ``MAX_PATH_INT`` unless the rule says otherwise: a larger
+    number in an address is a 404 like any unknown id."""
+
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = None,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits, min, MAX_PATH_INT if max is None else max, signed)

@@ -37,7 +37,7 @@ def test_an_interaction_is_recorded_for_the_consumer(
     assert response.status_code == 201, response.json
     body = response.json
     assert body["consumer_id"] == consumer_id
-    assert body["occurred_at"] == "2026-11-20T09:30:00Z"
+    assert body["occurred_at"] == "2026-11-20T09:30:00.000000Z"
     assert body["amount"] == {"value": "480.00", "currency": "EUR"}
     stored = db_session.scalar(select(Interaction))
     assert stored.account_id == alice.id

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from werkzeug.serving import make_server
 
 from tests.api.conftest import request_token
 from tests.api.test_openapi import seed_consumers
@@ -169,3 +174,84 @@ def test_a_blank_scope_gets_all_the_clients_scopes(caller, client):
     response = request_token(client, caller.api.client_id, caller.api.secret, scope=" ")
     assert response.status_code == 200
     assert response.json["scope"] == "consumers:read changes:read interactions:write"
+
+
+# ---- Schemathesis' own runner: every phase, boundary values included ------------------
+#: The schema-conformance checks, both ways: what the document allows is accepted
+#: (positive_data_acceptance) and what it refuses is refused (negative_data_rejection).
+CLI_CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+        "response_headers_conformance",
+        "negative_data_rejection",
+        "positive_data_acceptance",
+        "unsupported_method",
+        "allow_header_conformance",
+    ]
+)
+
+
+@pytest.fixture
+def live_api(app, caller) -> Iterator[str]:
+    """The test app (in the test's rolled-back transaction) on a local port, one request at
+    a time, with no rate limit (the token endpoint's 60 a minute is not under test)."""
+    server = make_server("127.0.0.1", 0, app, threaded=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    was_enabled = limiter.enabled
+    limiter.enabled = False
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+        limiter.enabled = was_enabled
+
+
+def _schemathesis_cli(url: str, *options: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "run",
+        f"{url}/api/v1/openapi.json",
+        "--phases=examples,coverage,fuzzing",
+        "--mode=all",
+        f"--checks={CLI_CHECKS}",
+        f"--max-examples={MAX_EXAMPLES}",
+        "--workers=1",
+        "--generation-deterministic",
+        "--generation-with-security-parameters=false",
+        "--suppress-health-check=all",
+        "--no-color",
+        *options,
+    ]
+    if SEED is not None:
+        command.append(f"--seed={SEED}")
+    env = os.environ | {
+        "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=900, check=False, env=env
+    )
+
+
+def test_schemathesis_cli_finds_nothing(live_api, caller):
+    """Examples, coverage (boundary values, both ways) and fuzzing, positive and negative,
+    through Schemathesis' runner; the token endpoint with Basic credentials, the API with
+    the bearer token."""
+    bearer = _schemathesis_cli(
+        live_api,
+        "--include-path-regex=^/api/v1/",
+        f"--header=Authorization: Bearer {caller.api.token}",
+    )
+    assert bearer.returncode == 0, bearer.stdout[-20000:] + bearer.stderr[-5000:]
+    basic = _schemathesis_cli(
+        live_api,
+        "--include-path=/oauth/token",
+        f"--auth={caller.api.client_id}:{caller.api.secret}",
+    )
+    assert basic.returncode == 0, basic.stdout[-20000:] + basic.stderr[-5000:]

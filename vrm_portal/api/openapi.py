@@ -305,7 +305,11 @@ def _parameters() -> dict[str, Any]:
                 "The next_cursor of the previous page, as it was given; leave out for the "
                 "first page."
             ),
-            "schema": {"type": "string", "pattern": digits},
+            "schema": {
+                "type": "string",
+                "pattern": f"^({views._CONSUMER_CURSOR.pattern})?$",
+                "description": f"0 to {views.MAX_CONSUMER_CURSOR}.",
+            },
         },
         "after": {
             "name": "after",
@@ -314,13 +318,25 @@ def _parameters() -> dict[str, Any]:
                 "The next_cursor of your last read of the feed; 0 (the default) starts "
                 "from the beginning."
             ),
-            "schema": {"type": "string", "pattern": digits, "default": "0"},
+            "schema": {
+                "type": "string",
+                "pattern": digits,
+                "default": "0",
+                "description": f"0 to {views.MAX_AFTER}.",
+            },
         },
         "consumer_id": {
             "name": "consumer_id",
             "in": "path",
             "required": True,
             "description": _("Your brand's pairwise id for the consumer."),
+            "schema": {"type": "string", "pattern": f"^{views._PAIRWISE.pattern}$"},
+        },
+        "interaction_id": {
+            "name": "interaction_id",
+            "in": "path",
+            "required": True,
+            "description": _("The interaction_id of an interaction your brand recorded."),
             "schema": {"type": "string", "pattern": f"^{views._PAIRWISE.pattern}$"},
         },
         "Idempotency-Key": {
@@ -498,13 +514,18 @@ def _paths(components: dict[str, Any]) -> dict[str, Any]:
                         ),
                         "content": interaction_out,
                         "headers": {
+                            "Location": {
+                                "description": _("Where to read the interaction again."),
+                                "required": True,
+                                "schema": {"type": "string", "format": "uri-reference"},
+                            },
                             "Idempotent-Replayed": {
                                 "description": _(
                                     "Present, with the value true, when this answer replays "
                                     "an earlier request with the same Idempotency-Key."
                                 ),
                                 "schema": {"type": "string", "enum": ["true"]},
-                            }
+                            },
                         },
                     },
                     "400": _problem_response(
@@ -532,6 +553,28 @@ def _paths(components: dict[str, Any]) -> dict[str, Any]:
                     f'curl -X POST -H "Authorization: Bearer $TOKEN" '
                     f'-H "Content-Type: application/json" -H "Idempotency-Key: INV-2026-0042" '
                     f"-d '{body}' \"{BASE}/api/v1/consumers/$CONSUMER_ID/interactions\""
+                ),
+            )
+        },
+        "/api/v1/consumers/{consumer_id}/interactions/{interaction_id}": {
+            "get": _operation(
+                operation_id="getInteraction",
+                summary=_("Read an interaction you recorded"),
+                description=_(
+                    "An interaction your brand recorded for the consumer, as it was answered "
+                    "when recorded: the Location of that answer."
+                ),
+                scope="interactions:write",
+                parameters=[_param("consumer_id"), _param("interaction_id")],
+                responses={
+                    "200": {"description": _("The interaction."), "content": interaction_out},
+                    "404": _problem_response(
+                        _("No such interaction of your brand for this consumer."),
+                        ("not-found",),
+                    ),
+                },
+                curl=(
+                    f'{bearer}"{BASE}/api/v1/consumers/$CONSUMER_ID/interactions/$INTERACTION_ID"'
                 ),
             )
         },

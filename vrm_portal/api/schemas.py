@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     ValidationError,
     ValidatorFunctionWrapHandler,
@@ -30,6 +31,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 TEXT_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
 KEY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
 _KEY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: An RFC 3339 date-time (JSON Schema's format date-time), offset included.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 #: The range of a detail's whole number: what a 64-bit integer holds (JSON in the database,
 #: the brand's own parsers).
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -156,11 +161,12 @@ def _declare_key_pattern(schema: dict[str, Any]) -> None:
 DetailKey = Annotated[
     str, StringConstraints(min_length=1, max_length=40), AfterValidator(_printable_key)
 ]
+# Strict: "000…0" (longer than a text may be) is not to be read as the number 0.
 DetailValue = Annotated[
-    Annotated[str, StringConstraints(max_length=200, pattern=TEXT_PATTERN)]
-    | Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
-    | Annotated[float, Field(allow_inf_nan=False)]
-    | bool,
+    Annotated[str, StringConstraints(max_length=200, pattern=TEXT_PATTERN), Strict()]
+    | Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX), Strict()]
+    | Annotated[float, Field(allow_inf_nan=False), Strict()]
+    | Annotated[bool, Strict()],
     WrapValidator(_one_detail_value),
 ]
 
@@ -168,13 +174,27 @@ DetailValue = Annotated[
 class InteractionIn(_Strict):
     type: InteractionType
     occurred_at: datetime = Field(description="When it happened (RFC 3339, with an offset).")
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    reference: Annotated[str, StringConstraints(max_length=100)] | None = None
-    channel: Annotated[str, StringConstraints(max_length=40)] | None = None
+    summary: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=200, pattern=TEXT_PATTERN
+        ),
+    ]
+    reference: Annotated[str, StringConstraints(max_length=100, pattern=TEXT_PATTERN)] | None = None
+    channel: Annotated[str, StringConstraints(max_length=40, pattern=TEXT_PATTERN)] | None = None
     amount: Amount | None = None
     details: dict[DetailKey, DetailValue] = Field(
         default_factory=dict, max_length=20, json_schema_extra=_declare_key_pattern
     )
+
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _rfc3339_text(cls, value: Any) -> Any:
+        # Pydantic would also take a number of seconds (0, "1700000000") or a date alone:
+        # the document says RFC 3339 text (format date-time), and only that is accepted.
+        if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+            raise ValueError("give an RFC 3339 time with an offset, e.g. 2026-11-29T10:00:00Z")
+        return value
 
     @field_validator("occurred_at")
     @classmethod

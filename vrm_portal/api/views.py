@@ -16,13 +16,14 @@ from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
 from vrm_portal.api import projection
+from vrm_portal.api.json_body import InvalidJson, read_json
 from vrm_portal.api.oauth import current_caller, require
 from vrm_portal.api.problems import ApiProblem, invalid_parameter, not_found
 from vrm_portal.api.schemas import InteractionIn
-from vrm_portal.clock import rfc3339, utcnow
+from vrm_portal.clock import api_time, utcnow
 from vrm_portal.extensions import csrf, db, limiter
 from vrm_portal.history import service as history
-from vrm_portal.history.models import AccessKind
+from vrm_portal.history.models import AccessKind, Interaction
 from vrm_portal.history.recorder import AccessRecorder, access_row
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -37,7 +38,15 @@ EARLIEST_OCCURRED_AT = datetime(1900, 1, 1, tzinfo=UTC)
 MAX_LIMIT = 1000
 #: A consumers cursor is a relationship id: a 32-bit integer column on PostgreSQL.
 MAX_CONSUMER_CURSOR = 2**31 - 1
+#: The largest feed position ``after`` takes: every 18-digit number (its pattern's limit).
+MAX_AFTER = 10**18 - 1
 _DIGITS = re.compile(r"[0-9]{1,18}")
+#: 0 to MAX_CONSUMER_CURSOR exactly, so that the OpenAPI pattern says what is accepted.
+_CONSUMER_CURSOR = re.compile(
+    r"[0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}"
+    r"|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]"
+    r"|214748364[0-7]"
+)
 _PAIRWISE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
@@ -78,11 +87,13 @@ def _record_read(
         recorder.add(row)
 
 
-def _int_param(name: str, default: int, *, low: int, high: int) -> int:
+def _int_param(
+    name: str, default: int, *, low: int, high: int, pattern: re.Pattern[str] = _DIGITS
+) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
+    if not pattern.fullmatch(raw) or not low <= int(raw) <= high:
         raise invalid_parameter(name, f"'{name}' must be a whole number from {low} to {high}.")
     return int(raw)
 
@@ -98,7 +109,7 @@ def _pairwise(consumer_id: str) -> str:
 def consumers() -> ResponseReturnValue:
     """The brand's consumers, ``limit`` at a time, in a stable order (keyset cursor)."""
     limit = _int_param("limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
-    after = _int_param("cursor", 0, low=0, high=MAX_CONSUMER_CURSOR)
+    after = _int_param("cursor", 0, low=0, high=MAX_CONSUMER_CURSOR, pattern=_CONSUMER_CURSOR)
     caller, now = current_caller(), utcnow()
     page = projection.consumers_page(db.session, caller.brand_id, after, limit, now)
     if page.items:
@@ -137,7 +148,7 @@ def consumer(consumer_id: str) -> ResponseReturnValue:
 def changes() -> ResponseReturnValue:
     """The brand's change feed after ``after`` (0 = from the start), oldest first."""
     limit = _int_param("limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
-    after = _int_param("after", 0, low=0, high=10**18)
+    after = _int_param("after", 0, low=0, high=MAX_AFTER)
     caller = current_caller()
     page = projection.changes_page(db.session, caller.brand_id, after, limit)
     if page.items:
@@ -172,9 +183,10 @@ def record_interaction(consumer_id: str) -> ResponseReturnValue:
             "Unsupported media type",
             "Send the interaction as JSON with 'Content-Type: application/json'.",
         )
-    raw = request.get_json(silent=True)
-    if raw is None:
-        raise ApiProblem(400, "invalid-json", "Invalid JSON", "The request body is not JSON.")
+    try:
+        raw = read_json(request.get_data(cache=False))
+    except InvalidJson as error:
+        raise ApiProblem(400, "invalid-json", "Invalid JSON", str(error)) from None
     try:
         data = InteractionIn.model_validate(raw)
     except ValidationError as error:
@@ -233,20 +245,43 @@ def record_interaction(consumer_id: str) -> ResponseReturnValue:
             "for a new interaction.",
         ) from None
     interaction = recorded.interaction
-    document = {
+    headers = {"Location": _interaction_path(consumer_id, interaction.interaction_id)}
+    if not recorded.created:
+        headers["Idempotent-Replayed"] = "true"
+    return _json(_interaction_document(consumer_id, interaction), 201, headers)
+
+
+@bp.get("/consumers/<consumer_id>/interactions/<interaction_id>")
+@require("interactions:write")
+def interaction(consumer_id: str, interaction_id: str) -> ResponseReturnValue:
+    """An interaction the brand recorded (where ``Location`` points after recording it)."""
+    caller = current_caller()
+    found = projection.relationship_of(db.session, caller.brand_id, _pairwise(consumer_id))
+    if found is None or not _PAIRWISE.fullmatch(interaction_id):
+        raise not_found()
+    row = history.brand_interaction(db.session, caller.brand_id, found[1], interaction_id)
+    if row is None:
+        raise not_found("No interaction with this id was recorded by your brand for this consumer.")
+    return _json(_interaction_document(consumer_id, row))
+
+
+def _interaction_path(consumer_id: str, interaction_id: str) -> str:
+    return f"{bp.url_prefix}/consumers/{consumer_id}/interactions/{interaction_id}"
+
+
+def _interaction_document(consumer_id: str, interaction: Interaction) -> dict[str, Any]:
+    return {
         "interaction_id": interaction.interaction_id,
         "consumer_id": consumer_id,
         "type": interaction.type,
-        "occurred_at": rfc3339(interaction.occurred_at),
-        "recorded_at": rfc3339(interaction.recorded_at),
+        "occurred_at": api_time(interaction.occurred_at),
+        "recorded_at": api_time(interaction.recorded_at),
         "summary": interaction.summary,
         "reference": interaction.body.get("reference"),
         "channel": interaction.body.get("channel"),
         "amount": interaction.body.get("amount"),
         "details": interaction.body.get("details", {}),
     }
-    headers = {} if recorded.created else {"Idempotent-Replayed": "true"}
-    return _json(document, 201, headers)
 
 
 # ---- The API's own documentation (public: no token) ---------------------------------

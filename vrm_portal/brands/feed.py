@@ -21,7 +21,7 @@ from sqlalchemy import CursorResult, Table, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from vrm_portal.brands.models import Brand, BrandChange, BrandRelationship, ChangeKind
-from vrm_portal.clock import rfc3339
+from vrm_portal.clock import api_time
 from vrm_portal.jobs.engine import note_webhooks_due
 from vrm_portal.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
@@ -184,6 +184,19 @@ def change_document(
         "seq": seq,
         "type": kind,
         "consumer_id": pairwise_id or None,
-        "occurred_at": rfc3339(occurred_at),
-        "data": data,
+        "occurred_at": api_time(occurred_at),
+        "data": {key: _utc_text(key, value) for key, value in data.items()},
     }
+
+
+def _utc_text(key: str, value: Any) -> Any:
+    """A time in an entry's data as the API writes times (``…Z``), whatever form was stored
+    (consent changes stored ``expires_at`` as ``+00:00``)."""
+    if key.endswith("_at") and isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if moment.tzinfo is not None:
+            return api_time(moment)
+    return value

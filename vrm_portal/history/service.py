@@ -50,14 +50,18 @@ def record_interaction(
     idempotency_key: str | None,
     now: datetime,
 ) -> Recorded:
-    """Store an interaction; a retry with the same key and body returns the first one.
+    """Store an interaction; a retry by the same client with the same key and body
+    returns the first one.
 
-    Two concurrent requests with one key: the unique (brand, key) constraint lets one
-    insert win; the other finds the winner's row (a savepoint keeps the transaction).
+    Keys belong to the client that sent them: another client of the brand is never
+    replayed this client's interaction. Two concurrent requests with one key: the unique
+    constraint lets one insert win; the other finds the winner's row (a savepoint keeps
+    the transaction). While that constraint is (brand, key), another client's key is
+    refused as ``IdempotencyConflict``.
     """
     digest = body_hash({"account_id": account_id, "body": body})
     if idempotency_key is not None:
-        existing = _by_key(session, brand_id, idempotency_key)
+        existing = _by_key(session, brand_id, client_pk, idempotency_key)
         if existing is not None:
             return _replay(existing, digest)
     interaction = Interaction(
@@ -79,22 +83,41 @@ def record_interaction(
     except IntegrityError:
         if idempotency_key is None:
             raise
-        existing = _by_key(session, brand_id, idempotency_key)
-        if existing is None:
+        existing = _by_key(session, brand_id, client_pk, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest)
+        if _by_key(session, brand_id, None, idempotency_key) is None:
             raise
-        return _replay(existing, digest)
+        # The key is another client's (the constraint is still brand-wide).
+        raise IdempotencyConflict(idempotency_key) from None
     return Recorded(interaction, created=True)
 
 
-def _by_key(session: Session, brand_id: int, key: str) -> Interaction | None:
-    return session.scalar(
-        select(Interaction).where(
-            Interaction.brand_id == brand_id, Interaction.idempotency_key == key
-        )
+def _by_key(session: Session, brand_id: int, client_pk: int | None, key: str) -> Interaction | None:
+    """The interaction ``client_pk`` recorded under ``key`` (any client's when None)."""
+    query = select(Interaction).where(
+        Interaction.brand_id == brand_id, Interaction.idempotency_key == key
     )
+    if client_pk is not None:
+        query = query.where(Interaction.client_pk == client_pk)
+    return session.scalar(query.limit(1))
 
 
 def _replay(existing: Interaction, digest: str) -> Recorded:
     if existing.request_hash != digest:
         raise IdempotencyConflict(existing.interaction_id)
     return Recorded(existing, created=False)
+
+
+def brand_interaction(
+    session: Session, brand_id: int, account_id: int, interaction_id: str
+) -> Interaction | None:
+    """The interaction ``interaction_id`` the brand recorded for ``account_id`` (the
+    ``Location`` of a recorded interaction); None for any other brand's or consumer's."""
+    return session.scalar(
+        select(Interaction).where(
+            Interaction.interaction_id == interaction_id,
+            Interaction.brand_id == brand_id,
+            Interaction.account_id == account_id,
+        )
+    )
