@@ -66,6 +66,7 @@ SCHEDULES: dict[str, str] = {
     "PROCESS_ERASURES": "schedule.process_erasures",
     "DELIVER_WEBHOOKS": "schedule.deliver_webhooks",
     "REMINDERS": "schedule.reminders",
+    "CHECKPOINT": "schedule.checkpoint",
 }
 
 
