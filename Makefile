@@ -301,6 +301,10 @@ bench-export: install ## Export benchmark: time and peak memory for 1k/10k/100k 
 bench-mydata: install ## My data benchmark: timeline and "who read my data" pages for 100k history entries (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
 	$(PY) bench/my_data.py $(BENCH_ARGS)
 
+.PHONY: bench-log
+bench-log: install ## Public consent log benchmark: writes with/without the tree, proofs, checkpoint, bundle over 1,000,000 events (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
+	$(PY) bench/transparency_log.py $(BENCH_ARGS)
+
 .PHONY: bench-renewal
 bench-renewal: install ## Renewal notices benchmark: a new purpose version for 100k consumers, time and peak memory of the job (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
 	$(PY) bench/renewal_notices.py $(BENCH_ARGS)
