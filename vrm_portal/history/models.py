@@ -28,7 +28,8 @@ class Interaction(Base):
 
     __tablename__ = "interactions"
     __table_args__ = (
-        UniqueConstraint("brand_id", "idempotency_key"),
+        # Idempotency keys belong to the client that sent them.
+        UniqueConstraint("client_pk", "idempotency_key"),
         Index("ix_interactions_account_id_occurred_at", "account_id", "occurred_at"),
     )
 

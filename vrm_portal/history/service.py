@@ -53,11 +53,10 @@ def record_interaction(
     """Store an interaction; a retry by the same client with the same key and body
     returns the first one.
 
-    Keys belong to the client that sent them: another client of the brand is never
-    replayed this client's interaction. Two concurrent requests with one key: the unique
-    constraint lets one insert win; the other finds the winner's row (a savepoint keeps
-    the transaction). While that constraint is (brand, key), another client's key is
-    refused as ``IdempotencyConflict``.
+    Keys belong to the client that sent them (the unique constraint is (client, key)):
+    another client of the brand is never replayed this client's interaction, and may use
+    the same key for its own. Two concurrent requests with one key: the constraint lets
+    one insert win; the other finds the winner's row (a savepoint keeps the transaction).
     """
     digest = body_hash({"account_id": account_id, "body": body})
     if idempotency_key is not None:
@@ -84,12 +83,9 @@ def record_interaction(
         if idempotency_key is None:
             raise
         existing = _by_key(session, brand_id, client_pk, idempotency_key)
-        if existing is not None:
-            return _replay(existing, digest)
-        if _by_key(session, brand_id, None, idempotency_key) is None:
+        if existing is None:
             raise
-        # The key is another client's (the constraint is still brand-wide).
-        raise IdempotencyConflict(idempotency_key) from None
+        return _replay(existing, digest)
     return Recorded(interaction, created=True)
 
 
