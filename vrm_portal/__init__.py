@@ -45,7 +45,12 @@ from vrm_portal.public import views as public_views
 from vrm_portal.reminders import views as reminders_views
 from vrm_portal.requests import export_views
 from vrm_portal.requests import views as erasure_views
-from vrm_portal.web import APP_NAME, BoundedIntConverter, refuse_json_bodies
+from vrm_portal.web import (
+    APP_NAME,
+    BoundedIntConverter,
+    PrintableConverter,
+    refuse_json_bodies,
+)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -56,7 +61,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
-    app.url_map.converters["int"] = BoundedIntConverter
+    app.url_map.converters.update(
+        int=BoundedIntConverter, default=PrintableConverter, string=PrintableConverter
+    )
     app.config.from_mapping(load_config(overrides))
     configure_logging(app)
     configure_extensions(app)

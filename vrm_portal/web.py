@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, has_request_context, request, url_for
 from flask_wtf import FlaskForm
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.routing import IntegerConverter, Map, UnicodeConverter
 
 from vrm_portal.accounts.history import ClientInfo
 
@@ -88,3 +88,19 @@ class BoundedIntConverter(IntegerConverter):
         signed: bool = False,
     ) -> None:
         super().__init__(map, fixed_digits, min, MAX_PATH_INT if max is None else max, signed)
+
+
+class PrintableConverter(UnicodeConverter):
+    """``<name>`` (``<string:name>``) without control characters: an address part with a
+    NUL or a line break names nothing, and is a 404 (PostgreSQL refuses a NUL in text,
+    which made such an address a 500)."""
+
+    def __init__(
+        self,
+        map: Map,
+        minlength: int = 1,
+        maxlength: int | None = None,
+        length: int | None = None,
+    ) -> None:
+        super().__init__(map, minlength, maxlength, length)
+        self.regex = self.regex.replace("[^/]", r"[^/\x00-\x1f\x7f]", 1)

@@ -7,6 +7,7 @@ The check is one indexed query joining the token to its client, so revoking a cl
 
 from __future__ import annotations
 
+import base64
 import functools
 import secrets
 import time
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
+from urllib.parse import unquote
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
@@ -71,6 +73,26 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return grant_type == "client_credentials"
 
 
+#: What a secret is compared with when the client id is unknown or revoked: every failed
+#: authentication hashes and compares once, so neither the answer nor its time tells
+#: which client ids exist.
+_NO_CLIENT_HASH = hash_secret(secrets.token_urlsafe(32))
+
+
+class _UnknownClient(_Client):
+    """Stands for a client id that is unknown or revoked: its secret never matches."""
+
+    def __init__(self, client_id: str) -> None:
+        self.client_id = client_id
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        secrets.compare_digest(_NO_CLIENT_HASH, hash_secret(client_secret))
+        return False
+
+
 class _ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
     """The grant, limited to the scopes the client was given (all of them by default)."""
 
@@ -92,10 +114,35 @@ class _ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
-def _query_client(client_id: str) -> _Client | None:
+def _basic_credentials(authorization: str | None) -> tuple[str, str]:
+    """The client id and secret of an HTTP Basic header (RFC 6749 §2.3.1), each ``""``
+    when missing or unreadable (not base64, not UTF-8, control characters in the id)."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        decoded = base64.b64decode(token.strip()).decode("utf-8")
+    except ValueError:  # binascii.Error, UnicodeDecodeError
+        return "", ""
+    client_id, _, secret = decoded.partition(":")
+    client_id, secret = unquote(client_id), unquote(secret)
+    return (client_id if client_id.isprintable() else ""), secret
+
+
+def _authenticate_basic(query_client: Callable[[str], _Client], request: Any) -> _Client | None:
+    """``client_secret_basic``, doing the same work whatever is wrong: one client lookup
+    and one secret check, for a missing header, an unknown or revoked id or a wrong
+    secret alike. Authlib's own answers an unknown id sooner, with other words."""
+    client_id, secret = _basic_credentials(request.headers.get("Authorization"))
+    client = query_client(client_id)
+    return client if client.check_client_secret(secret) else None
+
+
+def _query_client(client_id: str) -> _Client:
+    """The client, or a stand-in whose secret check does the same work and fails."""
     row = clients.find_client(db.session, client_id)
     if row is None or row.revoked_at is not None:
-        return None
+        return _UnknownClient(client_id)
     return _Client(row)
 
 
@@ -123,6 +170,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OAUTH2_SCOPES_SUPPORTED", list(clients.SCOPES))
     server.init_app(app, query_client=_query_client, save_token=_save_token)
     server.register_grant(_ClientCredentials)
+    server.register_client_auth_method("client_secret_basic", _authenticate_basic)
     csrf.exempt(bp)
     app.register_blueprint(bp)
     if app.config["ACCESS_RECORDS"] == "buffered":
