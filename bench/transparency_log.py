@@ -65,7 +65,7 @@ from vrm_portal.demo.catalogue import load_demo_catalogue
 from vrm_portal.extensions import db
 from vrm_portal.log import service, tree
 from vrm_portal.log.models import LogNode
-from vrm_portal.log.signing import LogSigner, generate_key_file as generate_log_key
+from vrm_portal.log.signing import generate_key_file as generate_log_key
 from vrm_portal.log.signing import log_signer
 
 INCLUSION_TARGET_MS = 20.0
@@ -141,13 +141,11 @@ def run_round(engine: Engine, notary: Notary, label: str, changes: int, with_tre
 # ---- 2-3. proofs ---------------------------------------------------------------------
 
 
-def time_calls(call: Callable[[], Any], count: int) -> list[float]:
-    timings = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        timings.append((time.perf_counter() - started) * 1000)
-    return timings
+def timed(call: Callable[..., Any], *args: Any) -> float:
+    """Milliseconds one call takes."""
+    started = time.perf_counter()
+    call(*args)
+    return (time.perf_counter() - started) * 1000
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -223,22 +221,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         with app.app_context():
             for _ in range(args.proofs):
                 index = rng.randrange(size)
-                inclusion_service += time_calls(
-                    lambda: service.inclusion(db.session, index, size), 1
-                )
+                inclusion_service.append(timed(service.inclusion, db.session, index, size))
                 old = rng.randrange(1, size)
-                consistency_service += time_calls(
-                    lambda: service.consistency(db.session, old, size), 1
-                )
+                consistency_service.append(timed(service.consistency, db.session, old, size))
             db.session.rollback()
         for _ in range(args.proofs):
             index = rng.randrange(size)
-            inclusion_http += time_calls(
-                lambda: client.get(f"/log/proof/inclusion?index={index}&size={size}"), 1
+            inclusion_http.append(
+                timed(client.get, f"/log/proof/inclusion?index={index}&size={size}")
             )
             old = rng.randrange(1, size)
-            consistency_http += time_calls(
-                lambda: client.get(f"/log/proof/consistency?from={old}&to={size}"), 1
+            consistency_http.append(
+                timed(client.get, f"/log/proof/consistency?from={old}&to={size}")
             )
 
         # 5. a bundle
@@ -258,14 +252,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio = statistics.median(with_rates) / statistics.median(without_rates)
     print()
     print(f"Public consent log on {engine_name}, {size:,} events")
-    print(f"Machine: {os.cpu_count()} cores, {platform.python_implementation()} "
-          f"{platform.python_version()}")
+    print(
+        f"Machine: {os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}"
+    )
     print()
     print(f"{'figure':<46} {'value':>14}   target")
-    print(f"{'consent changes/s with the tree (median)':<46} {statistics.median(with_rates):>14.0f}")
+    print(
+        f"{'consent changes/s with the tree (median)':<46} {statistics.median(with_rates):>14.0f}"
+    )
     print(f"{'consent changes/s without (median)':<46} {statistics.median(without_rates):>14.0f}")
-    print(f"{'with / without':<46} {ratio:>13.0%}   >= {WRITE_TARGET:.0%} "
-          f"{'met' if ratio >= WRITE_TARGET else 'MISSED'}")
+    print(
+        f"{'with / without':<46} {ratio:>13.0%}   >= {WRITE_TARGET:.0%} "
+        f"{'met' if ratio >= WRITE_TARGET else 'MISSED'}"
+    )
     for name, values in (
         ("inclusion proof, service (ms, mean / p95)", inclusion_service),
         ("inclusion proof, GET /log/proof (ms)", inclusion_http),
@@ -275,11 +275,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         mean, p95 = statistics.mean(values), percentile(values, 0.95)
         target = ""
         if name.startswith("inclusion"):
-            target = f"< {INCLUSION_TARGET_MS:.0f} {'met' if p95 < INCLUSION_TARGET_MS else 'MISSED'}"
+            target = (
+                f"< {INCLUSION_TARGET_MS:.0f} {'met' if p95 < INCLUSION_TARGET_MS else 'MISSED'}"
+            )
         print(f"{name:<46} {mean:>6.2f} / {p95:>5.2f}   {target}")
     print(f"{'checkpoint after 10,000 new events (ms)':<46} {checkpoint_ms:>14.1f}")
-    print(f"{'filling ' + format(args.events, ',') + ' events with their tree (s)':<46} "
-          f"{fill_seconds:>14.0f}")
+    print(
+        f"{'filling ' + format(args.events, ',') + ' events with their tree (s)':<46} "
+        f"{fill_seconds:>14.0f}"
+    )
     print(bundle_line)
     return 0
 
@@ -296,7 +300,11 @@ def bundle_benchmark(app: Any, engine: Engine, notary: Notary, bundle_module: An
             purpose = consent_service.find_purpose(session, "aurore-automobiles", "analytics")
             change = Change(CollectionMethod.PORTAL, "en", utcnow())
             consent_service.grant(
-                session, notary, account, purpose, shown_version=purpose.current_version,
+                session,
+                notary,
+                account,
+                purpose,
+                shown_version=purpose.current_version,
                 change=change,
             )
             consent_service.withdraw(session, notary, account, purpose, change=change)

@@ -67,9 +67,7 @@ def test_an_unreachable_smtp_server_fails_no_page_and_loses_no_mail(
         account = db_session.scalars(
             select(Account).where(Account.email == "dana@example.com")
         ).one()
-        job = db_session.scalars(
-            select(Job).where(Job.kind == "accounts.verification_email")
-        ).one()
+        job = db_session.scalars(select(Job).where(Job.kind == "accounts.verification_email")).one()
         assert job.account_id == account.id
         assert job.status == JobStatus.QUEUED
         assert job.attempts == 1
