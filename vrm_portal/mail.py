@@ -9,6 +9,7 @@ then the job is marked failed with the error; nothing is dropped silently.
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
 import ssl
@@ -175,18 +176,24 @@ def _write_to_outbox(message: EmailMessage, folder: Path) -> None:
     log.info("email %s (%r) written to %s", _reference(message), message["Subject"], folder)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process: building one loads the system's CA certificates,
+    which cost more CPU than sending the message (and none is needed without TLS)."""
+    return ssl.create_default_context()
+
+
 def _send_smtp(message: EmailMessage, config: Any) -> None:
     host, port = config["SMTP_HOST"], config["SMTP_PORT"]
     timeout = config["SMTP_TIMEOUT_SECONDS"]
-    context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if config["SMTP_TLS"] == "ssl":
-        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=_tls_context())
     else:
         smtp = smtplib.SMTP(host, port, timeout=timeout)
     with smtp:
         if config["SMTP_TLS"] == "starttls":
-            smtp.starttls(context=context)
+            smtp.starttls(context=_tls_context())
         if config["SMTP_USERNAME"]:
             smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
         smtp.send_message(message)
