@@ -243,6 +243,9 @@ class Config:
     JOBS_URL: str = _env("VRM_JOBS_URL") or (
         _env("VRM_REDIS_URL") or f"sqlite:///{INSTANCE_PATH / 'jobs.sqlite3'}"
     )
+    #: The queue's name in that storage: portals (or test runs) that share one Redis
+    #: must each have their own.
+    JOBS_QUEUE = _env("VRM_JOBS_QUEUE", "vrm-portal")
     #: Seconds between the scheduler's looks at the schedules below (60 in production;
     #: the tests use 1, so that "every minute" means every second).
     JOBS_TICK_SECONDS = _env_int("VRM_JOBS_TICK_SECONDS", 60)

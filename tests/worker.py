@@ -3,6 +3,7 @@ portal the way ``make run`` does: a server, and a worker beside it."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -14,15 +15,16 @@ WORKER = [sys.executable, "-m", "flask", "--app", "wsgi", "vrm", "worker", "--wo
 
 
 def jobs_url(folder: Path) -> str:
-    """The queue: Redis when ``VRM_TEST_JOBS_URL`` names one (emptied first), else a Huey
-    SQLite file in ``folder``."""
-    url = os.environ.get("VRM_TEST_JOBS_URL")
-    if url:
-        import redis
+    """The queue: Redis when ``VRM_TEST_JOBS_URL`` names one, else a Huey SQLite file in
+    ``folder``. Each caller also gets a queue name of its own (``queue_name``): the e2e
+    server's worker lives as long as the test session and must not take other tests'
+    jobs from a shared Redis."""
+    return os.environ.get("VRM_TEST_JOBS_URL") or f"sqlite:///{folder / 'jobs.sqlite3'}"
 
-        redis.Redis.from_url(url).flushdb()
-        return url
-    return f"sqlite:///{folder / 'jobs.sqlite3'}"
+
+def queue_name(folder: Path) -> str:
+    """A queue name as unique as the test's temporary folder."""
+    return "vrm-test-" + hashlib.sha256(str(folder).encode()).hexdigest()[:12]
 
 
 def worker_env(
@@ -33,6 +35,7 @@ def worker_env(
     instance: Path,
     receipt_key_file: str,
     public_base_url: str = "http://localhost",
+    queue: str = "vrm-portal",
     **settings: str,
 ) -> dict[str, str]:
     """The environment of a worker that shares the test app's database, queue and mail."""
@@ -42,6 +45,7 @@ def worker_env(
         "VRM_INSTANCE_PATH": str(instance),
         "VRM_DATABASE_URL": database_url,
         "VRM_JOBS_URL": queue_url,
+        "VRM_JOBS_QUEUE": queue,
         "VRM_MAIL_BACKEND": "smtp",
         "VRM_SMTP_HOST": "127.0.0.1",
         "VRM_SMTP_PORT": str(smtp_port),

@@ -33,7 +33,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from tests.conftest import PASSWORD, app_overrides, scratch_database, social_overrides
 from tests.identity_provider import RunningProvider
 from tests.mailbox import Mailbox
-from tests.worker import jobs_url, start_worker, stop_worker, worker_env
+from tests.worker import jobs_url, queue_name, start_worker, stop_worker, worker_env
 from vrm_portal import create_app, schema
 from vrm_portal.accounts import service
 from vrm_portal.accounts.models import StaffRole
@@ -115,6 +115,7 @@ def live_server(
     # As with `make run`: the server only enqueues; a worker process beside it sends
     # the emails and runs the schedules.
     overrides["JOBS_URL"] = jobs_url(instance)
+    overrides["JOBS_QUEUE"] = queue_name(instance)
     identity_provider.allow_portal(url)
     try:
         app = create_app(overrides | {"PUBLIC_BASE_URL": url})
@@ -130,6 +131,7 @@ def live_server(
             instance=instance,
             receipt_key_file=overrides["RECEIPT_SIGNING_KEY_FILE"],
             public_base_url=url,
+            queue=overrides["JOBS_QUEUE"],
         ),
         instance / "worker.log",
     )
@@ -142,6 +144,7 @@ def live_server(
         server.server_close()
         thread.join(timeout=10)
         stop_worker(worker)
+        app.extensions["vrm_jobs"].close()
         with app.app_context():
             db.engine.dispose()
 

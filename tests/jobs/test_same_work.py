@@ -32,6 +32,7 @@ def queueing_app(database_url: str, smtp, tmp_path: Path, connection) -> Iterato
     with app.app_context():
         limiter.reset()
     yield app
+    app.extensions["vrm_jobs"].close()
     app.extensions["vrm_db"].engine.dispose()
 
 

@@ -24,7 +24,15 @@ from sqlalchemy.orm import Session
 from tests.conftest import app_overrides, scratch_database
 from tests.mailbox import Mailbox
 from tests.webhooks.conftest import Receiver
-from tests.worker import PROJECT, WORKER, jobs_url, start_worker, stop_worker, worker_env
+from tests.worker import (
+    PROJECT,
+    WORKER,
+    jobs_url,
+    queue_name,
+    start_worker,
+    stop_worker,
+    worker_env,
+)
 from vrm_portal import create_app, schema
 from vrm_portal.accounts import service as accounts
 from vrm_portal.brands.service import brand_by_slug
@@ -86,6 +94,7 @@ def portal(database_url: str, smtp: tuple[int, Mailbox], tmp_path: Path) -> Iter
             session.commit()
         overrides = app_overrides(url, smtp_port, tmp_path / "instance") | {
             "JOBS_URL": queue_url,
+            "JOBS_QUEUE": queue_name(tmp_path),
             "WEBHOOK_ALLOW_LOOPBACK_HTTP": True,
         }
         app = create_app(overrides)
@@ -95,6 +104,7 @@ def portal(database_url: str, smtp: tuple[int, Mailbox], tmp_path: Path) -> Iter
             smtp_port=smtp_port,
             instance=tmp_path / "instance",
             receipt_key_file=overrides["RECEIPT_SIGNING_KEY_FILE"],
+            queue=overrides["JOBS_QUEUE"],
             JOBS_LEASE_SECONDS="3",
             SCHEDULE_EXPIRE_CONSENTS="* * * * *",
             SCHEDULE_PROCESS_ERASURES="* * * * *",
@@ -105,6 +115,7 @@ def portal(database_url: str, smtp: tuple[int, Mailbox], tmp_path: Path) -> Iter
         finally:
             for process in running.workers:
                 stop_worker(process)
+            app.extensions["vrm_jobs"].close()
             with app.app_context():
                 db.engine.dispose()
             engine.dispose()

@@ -37,8 +37,6 @@ from vrm_portal.jobs import registry, service
 
 log = logging.getLogger(__name__)
 
-HUEY_NAME = "vrm-portal"
-
 
 class ScheduleError(ValueError):
     """A ``VRM_SCHEDULE_*`` setting is not a five-field cron expression."""
@@ -108,6 +106,14 @@ class JobEngine:
         with self.app.app_context():
             return service.run_job(lambda: db.session, job_id, self.send, lease=self.lease)
 
+    def close(self) -> None:
+        """Release the queue's connections (a process that keeps running, e.g. tests)."""
+        storage = self.huey.storage
+        pool = getattr(storage, "pool", None)
+        if pool is not None:  # Redis
+            pool.disconnect()
+        storage.close()
+
     def consumer(self, *, workers: int, periodic: bool = True) -> Consumer:
         tick = int(self.app.config["JOBS_TICK_SECONDS"])
 
@@ -148,7 +154,7 @@ def init_app(app: Flask) -> None:
     from vrm_portal.mail import deliver
 
     settings = _storage_settings(app.config["JOBS_URL"])
-    huey = Huey(HUEY_NAME, results=False, utc=True, **settings)
+    huey = Huey(app.config["JOBS_QUEUE"], results=False, utc=True, **settings)
 
     def send(message: EmailMessage) -> None:
         with app.app_context():
