@@ -5,7 +5,6 @@ Run (see bench/README.md)::
     .venv/bin/python bench/jobs.py                       # SQLite database, both storages
     .venv/bin/python bench/jobs.py --noop-jobs 500 --email-jobs 300      # quick
     .venv/bin/python bench/jobs.py --storages sqlite --profile           # + where time goes
-    .venv/bin/python bench/jobs.py --reuse-ssl-context                   # what-if, see below
     .venv/bin/python bench/jobs.py \\
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
@@ -28,31 +27,30 @@ production). The time runs from the first enqueue until every job row of the run
 ``done`` (polled every 50 ms on a read-only connection); "enqueue s" is the part spent
 enqueueing. Huey's storage is, in turn, the embedded default (a fresh ``SqliteStorage``
 file) and Redis (``--redis-url``, db 13 by default: that db, and only that db, is
-flushed before and after, and the bench refuses a db holding keys other than Huey's).
+flushed before and after, and the bench refuses a db holding keys other than Huey's);
+the queue name (``JOBS_QUEUE``) is the run's own either way.
 
 The inline loops run before the first storage, between the storages and after the
 last; each engine run is compared with the mean of the inline runs just before and
 after it (the load of a shared machine moves). A "run_job loop" row runs
-``--loop-jobs`` (500) committed job rows with ``JobEngine.run_now`` in one loop in this
+``--loop-jobs`` (200) committed job rows with ``JobEngine.run_now`` in one loop in this
 process: the jobs table's part of a job (claim, handler, done) without Huey, one thread.
-The SMTP sink's count must grow by exactly the number of emails of each run.
+"CPU ms/job" is the user + system CPU of this process, the sink and (engine rows) the
+worker per job, from ``getrusage`` and ``/proc/<pid>/stat``. The SMTP sink's count must
+grow by exactly the number of emails of each run.
 
 Every run works in a scratch database (``bench/scratch.py``: a temporary SQLite file,
 or a ``vrm_bench_jobs_<random>`` database on the PostgreSQL server of
 ``--database-url``) migrated with ``schema.upgrade``, and a temporary instance folder.
 The app is built with ``create_app`` (development settings, ``MAIL_BACKEND=smtp``);
 its INFO logs (one line per email, Huey's per task) go to files, as they would in
-production. A warm-up job of each kind goes through each worker first.
-
-``--reuse-ssl-context`` (what-if, not production behaviour): ``mail._send_smtp`` calls
-``ssl.create_default_context()`` for every message, even without TLS, which loads the
-system CA bundle (~20 ms); with the flag, that call returns one context per process, in
-this process and in the worker (run through a wrapper around the same CLI).
+production (``--log-dir`` keeps them). A warm-up job of each kind goes through each
+worker first.
 
 ``--profile`` adds, after the figures, one run of ``--profile-work`` (email) per storage
-with the worker's threads under cProfile (and the enqueueing side in this process), and
-the inline loop profiled: the top functions are printed. Profiling slows the worker, so
-those runs are not in the table.
+with the worker's threads under cProfile (the same CLI, run through a wrapper), the
+enqueueing side in this process, and the inline loop: the top functions are printed.
+Profiling slows the worker, so those runs are not in the table.
 """
 
 # The bench runs as a script from anywhere: put the repository root on sys.path first.
@@ -250,45 +248,26 @@ class Settings:
 # ---- the worker: `flask --app wsgi vrm worker` in a subprocess -------------------------
 
 
-def reuse_ssl_context() -> None:
-    """``--reuse-ssl-context`` (what-if): ``ssl.create_default_context()`` without
-    arguments, which ``mail._send_smtp`` calls for every message even without TLS and
-    which loads the system CA bundle each time, returns one context made once."""
-    import functools
-    import ssl
-
-    original = ssl.create_default_context
-    cached = functools.cache(lambda: original())
-
-    def create_default_context(*args: Any, **kwargs: Any) -> ssl.SSLContext:
-        return cached() if not args and not kwargs else original(*args, **kwargs)
-
-    ssl.create_default_context = create_default_context
-
-
-def run_wrapped_worker(workers: int, profile_to: str | None, ssl_once: bool) -> None:
+def run_profiled_worker(workers: int, profile_to: str) -> None:
     """``flask --app wsgi vrm worker``, the same CLI in this process, with every thread
-    under cProfile (``--profile``) and/or with ``reuse_ssl_context``."""
+    under cProfile; the merged profile is written to ``profile_to`` when it stops."""
     import threading
 
     from flask.cli import main as flask_main
 
-    if ssl_once:
-        reuse_ssl_context()
     profiles: list[cProfile.Profile] = []
-    if profile_to:
-        original_run = threading.Thread.run
+    original_run = threading.Thread.run
 
-        def profiled_run(self: threading.Thread) -> None:
-            profile = cProfile.Profile()
-            profiles.append(profile)
-            profile.enable()
-            try:
-                original_run(self)
-            finally:
-                profile.disable()
+    def profiled_run(self: threading.Thread) -> None:
+        profile = cProfile.Profile()
+        profiles.append(profile)
+        profile.enable()
+        try:
+            original_run(self)
+        finally:
+            profile.disable()
 
-        threading.Thread.run = profiled_run  # type: ignore[method-assign]
+    threading.Thread.run = profiled_run  # type: ignore[method-assign]
     sys.argv = ["flask", "--app", "wsgi", "vrm", "worker", "--workers", str(workers)]
     try:
         flask_main()
@@ -304,7 +283,7 @@ def run_wrapped_worker(workers: int, profile_to: str | None, ssl_once: bool) -> 
                 stats = pstats.Stats(profile)
             else:
                 stats.add(profile)
-        if stats is not None and profile_to:
+        if stats is not None:
             stats.dump_stats(profile_to)
 
 
@@ -312,24 +291,14 @@ class Worker:
     """The production worker, ``flask --app wsgi vrm worker``, in a subprocess."""
 
     def __init__(
-        self,
-        env: dict[str, str],
-        workers: int,
-        log_path: Path,
-        *,
-        profile_to: Path | None = None,
-        ssl_once: bool = False,
+        self, env: dict[str, str], workers: int, log_path: Path, profile_to: Path | None = None
     ) -> None:
-        if profile_to is None and not ssl_once:
+        if profile_to is None:
             command = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "vrm"]
             command += ["worker", "--workers", str(workers)]
         else:
-            command = [sys.executable, str(Path(__file__).resolve()), "--wrapped-worker"]
-            command += ["--workers", str(workers)]
-            if profile_to is not None:
-                command += ["--profile-to", str(profile_to)]
-            if ssl_once:
-                command.append("--reuse-ssl-context")
+            command = [sys.executable, str(Path(__file__).resolve()), "--profiled-worker"]
+            command += ["--workers", str(workers), "--profile-to", str(profile_to)]
         self.log_path = log_path
         self.log_file = log_path.open("ab")
         self.process = subprocess.Popen(
@@ -681,11 +650,6 @@ def parse_args() -> argparse.Namespace:
         help="jobs of each work for the run_job loop (no Huey, one thread); 0: skip",
     )
     parser.add_argument("--workers", type=int, default=2, help="worker threads (vrm worker)")
-    parser.add_argument(
-        "--reuse-ssl-context",
-        action="store_true",
-        help="what-if: one ssl.create_default_context() per process, not one per message",
-    )
     parser.add_argument("--profile", action="store_true", help="+ cProfile of one run")
     parser.add_argument("--profile-jobs", type=int, default=300)
     parser.add_argument("--profile-work", choices=WORKS, default="email")
@@ -693,7 +657,7 @@ def parse_args() -> argparse.Namespace:
         "--log-dir", help="keep the logs here (bench.log, worker-*.log); default: thrown away"
     )
     parser.add_argument("--smtp-sink", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--wrapped-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--profiled-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -775,7 +739,6 @@ def measure(args: argparse.Namespace, storages: list[str], jobs: dict[str, int])
                         settings.environment(jobs_url),
                         args.workers,
                         logs / f"worker-{storage}.log",
-                        ssl_once=args.reuse_ssl_context,
                     )
                     everyone = cpu_of([None, worker.process.pid, sink.process.pid])
                     try:
@@ -824,7 +787,6 @@ def profile_runs(
                 args.workers,
                 logs / f"worker-{storage}-profiled.log",
                 profile_to=out,
-                ssl_once=args.reuse_ssl_context,
             )
             enqueue_profile = cProfile.Profile()
             try:
@@ -865,11 +827,6 @@ def print_report(
         f"`flask --app wsgi vrm worker --workers {args.workers}`, "
         f"{args.batch} jobs per enqueueing transaction"
     )
-    if args.reuse_ssl_context:
-        print(
-            "WHAT-IF run (--reuse-ssl-context): ssl.create_default_context() is made once per "
-            "process, not once per message as vrm_portal/mail.py does"
-        )
     print(f"Machine: {os.cpu_count()} cores, {platform.platform()}")
     print(f"Versions: {', '.join(report.versions)}")
     print(f"Code: {code_state()}")
@@ -929,11 +886,9 @@ def main() -> None:
     if args.smtp_sink:
         run_smtp_sink()
         return
-    if args.wrapped_worker:
-        run_wrapped_worker(args.workers, args.profile_to, args.reuse_ssl_context)
+    if args.profiled_worker:
+        run_profiled_worker(args.workers, args.profile_to)
         return
-    if args.reuse_ssl_context:
-        reuse_ssl_context()
     storages = [name for name in args.storages.split(",") if name]
     if not storages or not set(storages) <= {"sqlite", "redis"}:
         raise SystemExit("--storages: sqlite, redis or sqlite,redis")

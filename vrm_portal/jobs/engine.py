@@ -129,6 +129,9 @@ class JobEngine:
             worker_type="thread",
             periodic=periodic,
             scheduler_interval=1,
+            # An idle worker polls at most every second (Huey's default backs off to 10 s,
+            # which would hold a password-reset email that long after a quiet spell).
+            max_delay=1.0,
             check_worker_health=True,
         )
 
