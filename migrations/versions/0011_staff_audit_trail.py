@@ -1,4 +1,4 @@
-"""staff audit trail: an append-only record of what staff did
+"""staff audit trail (append-only) and the brand-operator staff role
 
 Revision ID: 0011
 Revises: 0010

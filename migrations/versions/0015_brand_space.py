@@ -1,4 +1,4 @@
-"""write path: events integrated by a sequencer
+"""brand space: API client secret rotation with a grace period, webhook secret overlap
 
 Revision ID: 0015
 Revises: 0014
