@@ -3,6 +3,7 @@
 from vrm_portal.accounts import models as accounts_models
 from vrm_portal.accounts.passkeys import models as passkeys_models
 from vrm_portal.accounts.social import models as social_models
+from vrm_portal.audit import models as audit_models
 from vrm_portal.brands import models as brands_models
 from vrm_portal.consent import models as consent_models
 from vrm_portal.db import Base
@@ -17,6 +18,7 @@ from vrm_portal.webhooks import models as webhooks_models
 __all__ = [
     "Base",
     "accounts_models",
+    "audit_models",
     "brands_models",
     "consent_models",
     "history_models",
