@@ -104,6 +104,8 @@ class Account(Base):
     totp_enabled_at: Mapped[datetime | None]
     #: Time step of the last accepted code, so that no code is accepted twice.
     totp_last_step: Mapped[int | None]
+    #: Set when an admin disables a staff account: it can no longer sign in.
+    disabled_at: Mapped[datetime | None]
     #: Profile: what a brand may read, each field only under a consent that covers it
     #: (names under any channel purpose, the phone under SMS, the address under post).
     given_name: Mapped[str] = mapped_column(String(80), default="", server_default="")

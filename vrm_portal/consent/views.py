@@ -150,6 +150,8 @@ def choose(brand_slug: str, purpose_key: str) -> ResponseReturnValue:
         return redirect(url_for(".brand", brand_slug=brand_slug)), 303
     try:
         purpose = service.find_purpose(db.session, brand_slug, purpose_key)
+        if purpose.retired_at is not None and form.choice.data == "grant":
+            raise UnknownPurpose(purpose_key)  # retired: no longer asked
     except UnknownPurpose:
         flash(
             _("This brand does not ask for that consent (any more). Nothing was recorded."), "error"
