@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from tests.accounts.flows import event_kinds, field_errors, reloaded, text
 from tests.api.conftest import BrandApi, brand_api, consents, pairwise
-from tests.conftest import csrf_token, sign_in, submit
+from tests.conftest import PASSWORD, csrf_token, sign_in, submit
 from tests.consent.conftest import catalogue, notary
 from tests.mailbox import body
 from vrm_portal.accounts.models import AccountEvent, EventKind
@@ -40,6 +40,16 @@ def _report(client, zone, form_page="/"):
     """What static/time-zone.js sends: the zone, with the page's CSRF token."""
     return client.post(
         "/time-zone", data={"csrf_token": csrf_token(client, form_page), "time_zone": zone}
+    )
+
+
+def _change_password(client):
+    """Something that mails a time: the "password changed" notice says when."""
+    new = "a fresh passphrase for alice"
+    submit(
+        client,
+        "/account/password",
+        {"current_password": PASSWORD, "new_password": new, "new_password_confirm": new},
     )
 
 
@@ -263,15 +273,7 @@ def test_emails_show_times_in_the_recipients_zone(client, make_account, db_sessi
     alice = make_account("alice@example.com")
     sign_in(client, "alice@example.com")
     _choose(client, "America/New_York")
-    submit(
-        client,
-        "/account/password",
-        {
-            "current_password": "correct horse battery staple",
-            "new_password": "a fresh passphrase for alice",
-            "new_password_confirm": "a fresh passphrase for alice",
-        },
-    )
+    _change_password(client)
 
     text_of_mail = body(mailbox.wait_for("alice@example.com"))
 
@@ -283,15 +285,7 @@ def test_emails_show_times_in_the_recipients_zone(client, make_account, db_sessi
 
 
 def test_an_email_to_an_account_without_a_zone_says_utc(client, alice_with_a_purchase, mailbox):
-    submit(
-        client,
-        "/account/password",
-        {
-            "current_password": "correct horse battery staple",
-            "new_password": "a fresh passphrase for alice",
-            "new_password_confirm": "a fresh passphrase for alice",
-        },
-    )
+    _change_password(client)
     assert "(UTC)" in body(mailbox.wait_for("alice@example.com"))
 
 

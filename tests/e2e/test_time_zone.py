@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
-from tests.conftest import PASSWORD
 from tests.e2e.conftest import LiveServer, sign_in_as
 
 pytestmark = pytest.mark.e2e
@@ -75,11 +74,7 @@ def test_the_zone_the_browser_reports_is_used_and_kept_on_the_account(
 
 def test_without_javascript_times_are_in_utc_and_the_page_says_so(no_script: Page, make_account):
     page = no_script
-    email = make_account()
-    page.goto("/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    sign_in_as(page, make_account())
 
     page.goto("/account/")
     expect(page.get_by_role("region", name="Your details")).to_contain_text(
