@@ -265,6 +265,8 @@ class Config:
     SCHEDULE_CHECKPOINT = _env("VRM_SCHEDULE_CHECKPOINT", "*/5 * * * *")
     #: The daily full verification of the consent ledger (privacy office console).
     SCHEDULE_VERIFY_LEDGER = _env("VRM_SCHEDULE_VERIFY_LEDGER", "41 2 * * *")
+    #: When new ledger events are folded into the statistics' daily counts.
+    SCHEDULE_STATISTICS_ROLLUP = _env("VRM_SCHEDULE_STATISTICS_ROLLUP", "*/10 * * * *")
     #: A consent that expires within this many days is on "What needs your attention".
     REMINDER_DAYS = _env_int("VRM_REMINDER_DAYS", 30)
 

@@ -6,7 +6,8 @@ Run (``make bench-office``)::
     .venv/bin/python bench/privacy_office_search.py \\
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/vrm_office_bench
 
-The database is (re)built unless ``--reuse`` is given: migrated with ``schema.upgrade``,
+The database is (re)built unless ``--reuse`` is given (a reused one is upgraded to the
+current schema): migrated with ``schema.upgrade``,
 then ``--events`` events are bulk-inserted without the service (a valid hash chain,
 documents built with ``NewEvent.document``; COPY on PostgreSQL, ``executemany`` on
 SQLite): 50,000 consumers, 10 brands of 6 purposes, a year of history, methods and
@@ -16,7 +17,11 @@ Measured with ``privacy_office.search.search`` (the page's query plus its total 
 median of ``--repeat`` runs each: the first page, a page deep in the results (the page
 whose cursor is the middle of the results) and the last page, for a search by subject
 key, by brand + purpose + a 3-month range, and by collection method (GPC signal); then
-``privacy_office.stats.compute`` over 12 months (one brand, and all brands), and the CSV
+``privacy_office.stats.compute`` over 12 months (one brand, and all brands) as the page
+computes it (daily counts, after folding the tail of the ledger into them) and by
+counting the events (``from_events``, the page before the rollup), the first fold of the
+whole ledger (what the scheduled rollup does once after the upgrade) and the fold of a
+tail of 1,000 and 10,000 events (in a transaction rolled back), and the CSV
 export of every event to ``/dev/null`` in a child process (time and peak RSS, against an
 export of the first 100,000 events: flat memory means both peak alike).
 
@@ -55,7 +60,8 @@ from vrm_portal import schema
 from vrm_portal.consent import ledger
 from vrm_portal.consent.models import ConsentEvent, LedgerHead
 from vrm_portal.db import create_db_engine
-from vrm_portal.privacy_office import search, stats
+from vrm_portal.privacy_office import rollup, search, stats
+from vrm_portal.privacy_office.models import StatisticsRollup
 from vrm_portal.privacy_office.search import LogFilters
 
 SQLITE_DEFAULT = "sqlite:////tmp/vrm_office_bench.sqlite3"
@@ -261,7 +267,36 @@ def searches(engine: Engine, repeat: int) -> list[tuple[str, float, float, float
     return results
 
 
-def stats_pages(engine: Engine, repeat: int) -> list[tuple[str, float]]:
+def first_fold(engine: Engine) -> tuple[int, float]:
+    """Fold whatever the rollup has not counted yet (all of a new bench database)."""
+    started = time.perf_counter()
+    with Session(engine) as session:
+        folded = rollup.fold(session)
+        if folded >= rollup.ANALYZE_AFTER:
+            rollup.analyze(session)  # as the scheduled job does after a big fold
+        session.commit()
+    return folded, time.perf_counter() - started
+
+
+def tail_folds(engine: Engine, repeat: int) -> list[tuple[str, float]]:
+    """The fold of the last ``n`` events again, rolled back (the data stays as it was)."""
+    out = []
+    for tail in (1_000, 10_000):
+        times = []
+        for _ in range(repeat):
+            with Session(engine) as session:
+                head = rollup.folded_up_to(session)
+                session.execute(update(StatisticsRollup).values(last_seq=head - tail))
+                started = time.perf_counter()
+                rollup.fold(session)
+                times.append((time.perf_counter() - started) * 1000)
+                session.rollback()
+        out.append((f"fold a tail of {tail:,} events", statistics.median(times)))
+    return out
+
+
+def stats_pages(engine: Engine, repeat: int) -> list[tuple[str, float, float]]:
+    """(case, ms by counting the events, ms from the daily counts)."""
     until = (START + YEAR).date()
     since = until - timedelta(days=365)
     out = []
@@ -270,8 +305,13 @@ def stats_pages(engine: Engine, repeat: int) -> list[tuple[str, float]]:
             ("one brand, 12 months (weekly)", stats.StatsQuery(since, until, "brand-03")),
             ("all brands, 12 months (weekly)", stats.StatsQuery(since, until)),
         ):
-            ms, _ = _median_ms(lambda q=query: stats.compute(session, q), repeat)
-            out.append((name, ms))
+            before, scanned = _median_ms(
+                lambda q=query: stats.compute(session, q, from_events=True), repeat
+            )
+            after, added_up = _median_ms(lambda q=query: stats.compute(session, q), repeat)
+            if added_up != scanned:
+                raise SystemExit(f"{name}: the rollup's figures differ from the events'")
+            out.append((name, before, after))
     return out
 
 
@@ -325,6 +365,8 @@ def main() -> None:
     if not args.reuse:
         print(f"Building {args.events:,} events…")
         build(engine, args.events)
+    else:
+        schema.upgrade(engine)
     with engine.connect() as conn:
         print(f"Events: {conn.execute(select(func.count()).select_from(ConsentEvent)).scalar():,}")
 
@@ -333,9 +375,14 @@ def main() -> None:
     for name, first, deep, last, total in searches(engine, args.repeat):
         print(f"{name:32} {first:8.1f} {deep:8.1f} {last:8.1f} {last / first:10.2f} {total:10,}")
 
-    print("\nStatistics page (ms, median)")
-    for name, ms in stats_pages(engine, max(1, args.repeat // 2)):
-        print(f"{name:32} {ms:8.1f}")
+    folded, seconds = first_fold(engine)
+    print(f"\nStatistics rollup: first fold of {folded:,} events in {seconds:.1f} s")
+    for name, ms in tail_folds(engine, args.repeat):
+        print(f"{name:32} {ms:8.1f} ms")
+    print("\nStatistics page (ms, median; same figures checked)")
+    print(f"{'case':32} {'events':>8} {'rollup':>8}")
+    for name, before, after in stats_pages(engine, max(1, args.repeat // 2)):
+        print(f"{name:32} {before:8.1f} {after:8.1f}")
 
     if not args.skip_export:
         print("\nCSV export (child process: seconds, MB written, peak RSS MB)")

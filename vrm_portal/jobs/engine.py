@@ -67,6 +67,7 @@ SCHEDULES: dict[str, str] = {
     "REMINDERS": "schedule.reminders",
     "CHECKPOINT": "schedule.checkpoint",
     "VERIFY_LEDGER": "schedule.verify_ledger",
+    "STATISTICS_ROLLUP": "schedule.statistics_rollup",
 }
 
 

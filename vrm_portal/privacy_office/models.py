@@ -12,9 +12,9 @@ PostgreSQL, and the append path does not change.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Index, String, Text, text
+from sqlalchemy import BigInteger, Date, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vrm_portal.clock import utcnow
@@ -100,3 +100,40 @@ METHOD_INDEXES = {
     )
     for method in INDEXED_METHODS
 }
+
+
+class ConsentDailyCount(Base):
+    """How many ledger events one day had, per brand, purpose, action and collection
+    method (UTC days): the statistics page adds these up instead of the events.
+
+    Kept by ``privacy_office.rollup``, which folds in the events after the watermark
+    (``StatisticsRollup.last_seq``); rows only ever grow, as the ledger does.
+    """
+
+    __tablename__ = "consent_daily_counts"
+    __table_args__ = (
+        #: All brands: the page's sum reads this index alone, in order (SQLite: 166 ms
+        #: with a sort on the primary key, 28 ms so, for 12 months of 60 purposes).
+        Index("ix_consent_daily_counts_day_action_method", "day", "action", "method", "count"),
+        #: One brand.
+        Index("ix_consent_daily_counts_brand_day", "brand_slug", "day"),
+    )
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    brand_slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    action: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: The body's ``method`` ("" if it had none).
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class StatisticsRollup(Base):
+    """The one row (id 1) saying up to which event ``consent_daily_counts`` is folded."""
+
+    __tablename__ = "statistics_rollup"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: Every event with ``seq`` up to this one is counted; the next fold starts after it.
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

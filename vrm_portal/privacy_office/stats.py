@@ -8,6 +8,7 @@ screen readers. Periods are days or ISO weeks (Monday), in UTC.
 from __future__ import annotations
 
 import base64
+import logging
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -27,13 +28,16 @@ from vrm_portal.consent.models import (
     PendingConfirmation,
     Purpose,
 )
-from vrm_portal.privacy_office.models import method_predicate
+from vrm_portal.privacy_office import rollup
+from vrm_portal.privacy_office.models import ConsentDailyCount, method_predicate
 from vrm_portal.requests.models import DataRequest, RequestKind, RequestStatus
 
 # pygal appends an import hook for its ``pygal.maps.*`` plugins (unused here) to
 # ``sys.meta_path``; it has no ``find_spec``, so every later failed import (an optional
 # dependency probed by another library) raised an ImportWarning. Take it out again.
 sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImportFixer"]
+
+logger = logging.getLogger(__name__)
 
 #: Up to this many days a chart shows days, beyond it weeks.
 DAILY_UP_TO = 62
@@ -112,8 +116,9 @@ def _bucket(session: Session, weekly: bool) -> Any:
             func.date_trunc(unit, literal_column("consent_events.occurred_at AT TIME ZONE 'UTC'"))
         )
     if weekly:
-        # SQLite: the Monday on or before the day.
-        return func.date(ConsentEvent.occurred_at, "-6 days", "weekday 1")
+        # SQLite: the Monday on or before the day. The day is taken first: date arithmetic
+        # rounds to the millisecond, which moved 23:59:59.9995 on a Sunday to Monday.
+        return func.date(func.date(ConsentEvent.occurred_at), "-6 days", "weekday 1")
     return func.date(ConsentEvent.occurred_at)
 
 
@@ -137,33 +142,25 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def compute(session: Session, query: StatsQuery) -> Stats:
+def compute(session: Session, query: StatsQuery, *, from_events: bool = False) -> Stats:
+    """The page's figures. The ledger's are added up from the daily counts, after folding
+    the events not yet counted in (``rollup.fold``; committed at once, so the watermark
+    row is not kept locked); ``from_events`` counts the events of the range instead (the
+    slow reference the rollup is tested against, and the fallback should the ledger's
+    tail not be visible in full)."""
     stats = Stats(query)
-    scope = _event_scope(query)
-    bucket = _bucket(session, query.weekly).label("period")
-    counted: dict[date, dict[str, int]] = {}
-    for period, action, number in session.execute(
-        select(bucket, ConsentEvent.action, func.count())
-        .where(*scope, ConsentEvent.action.in_([Action.GRANTED.value, Action.WITHDRAWN.value]))
-        .group_by(bucket, ConsentEvent.action)
-    ):
-        counted.setdefault(_as_date(period), {})[action] = int(number)
-    stats.periods = [
-        PeriodRow(day, row.get(Action.GRANTED.value, 0), row.get(Action.WITHDRAWN.value, 0))
-        for day, row in sorted(counted.items())
-    ]
-    stats.expiries = int(
-        session.scalar(
-            select(func.count())
-            .select_from(ConsentEvent)
-            .where(*scope, ConsentEvent.action == Action.EXPIRED.value)
-        )
-        or 0
-    )
-    # A GPC signal only ever withdraws (``honour_gpc``), and the email link only ever
-    # confirms a grant (``confirm``): the method alone counts them.
-    stats.gpc_withdrawals = _method_count(session, query, "gpc-signal")
-    stats.confirmations_done = _method_count(session, query, "email-confirmation")
+    if not from_events:
+        try:
+            rollup.fold(session)
+            session.commit()
+        except rollup.LedgerGap:
+            session.rollback()
+            logger.warning("statistics: ledger tail not visible in full, counting events")
+            from_events = True
+    if from_events:
+        _scan_events(session, query, stats)
+    else:
+        _add_up_daily_counts(session, query, stats)
     asked = (
         select(func.count())
         .select_from(PendingConfirmation)
@@ -194,6 +191,67 @@ def compute(session: Session, query: StatsQuery) -> Stats:
     )
     stats.purposes = _purposes(session, query)
     return stats
+
+
+def _scan_events(session: Session, query: StatsQuery, stats: Stats) -> None:
+    """The ledger's figures counted from the events of the range (the full scan)."""
+    scope = _event_scope(query)
+    bucket = _bucket(session, query.weekly).label("period")
+    counted: dict[date, dict[str, int]] = {}
+    for period, action, number in session.execute(
+        select(bucket, ConsentEvent.action, func.count())
+        .where(*scope, ConsentEvent.action.in_([Action.GRANTED.value, Action.WITHDRAWN.value]))
+        .group_by(bucket, ConsentEvent.action)
+    ):
+        counted.setdefault(_as_date(period), {})[action] = int(number)
+    stats.periods = [
+        PeriodRow(day, row.get(Action.GRANTED.value, 0), row.get(Action.WITHDRAWN.value, 0))
+        for day, row in sorted(counted.items())
+    ]
+    stats.expiries = int(
+        session.scalar(
+            select(func.count())
+            .select_from(ConsentEvent)
+            .where(*scope, ConsentEvent.action == Action.EXPIRED.value)
+        )
+        or 0
+    )
+    # A GPC signal only ever withdraws (``honour_gpc``), and the email link only ever
+    # confirms a grant (``confirm``): the method alone counts them.
+    stats.gpc_withdrawals = _method_count(session, query, "gpc-signal")
+    stats.confirmations_done = _method_count(session, query, "email-confirmation")
+
+
+def _add_up_daily_counts(session: Session, query: StatsQuery, stats: Stats) -> None:
+    """The same figures from ``consent_daily_counts`` (days x actions x methods rows)."""
+    daily = ConsentDailyCount
+    rows = select(daily.day, daily.action, daily.method, func.sum(daily.count)).where(
+        daily.day >= query.since, daily.day <= query.until
+    )
+    if query.brand:
+        rows = rows.where(daily.brand_slug == query.brand)
+    if query.purpose:
+        rows = rows.where(daily.purpose_key == query.purpose)
+    counted: dict[date, dict[str, int]] = {}
+    for day_value, action, method, number in session.execute(
+        rows.group_by(daily.day, daily.action, daily.method)
+    ):
+        count = int(number)
+        if action in (Action.GRANTED.value, Action.WITHDRAWN.value):
+            day = _as_date(day_value)
+            period = day - timedelta(days=day.weekday()) if query.weekly else day
+            row = counted.setdefault(period, {})
+            row[action] = row.get(action, 0) + count
+        elif action == Action.EXPIRED.value:
+            stats.expiries += count
+        if method == "gpc-signal":
+            stats.gpc_withdrawals += count
+        elif method == "email-confirmation":
+            stats.confirmations_done += count
+    stats.periods = [
+        PeriodRow(day, row.get(Action.GRANTED.value, 0), row.get(Action.WITHDRAWN.value, 0))
+        for day, row in sorted(counted.items())
+    ]
 
 
 def _method_count(session: Session, query: StatsQuery, method: str) -> int:
