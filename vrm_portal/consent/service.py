@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, event, insert, select
+from sqlalchemy import ColumnElement, Table, and_, event, insert, select
 from sqlalchemy.orm import Session
 
 from vrm_portal.accounts.models import Account
 from vrm_portal.accounts.tokens import hash_secret, new_secret
 from vrm_portal.brands import feed
-from vrm_portal.brands.models import Brand, ChangeKind
+from vrm_portal.brands.models import Brand, BrandRelationship, ChangeKind
 from vrm_portal.brands.service import relationship_with
 from vrm_portal.consent import ledger
 from vrm_portal.consent.errors import ConfirmationInvalid, ConsentVersionOutdated, UnknownPurpose
@@ -107,7 +107,46 @@ def find_purpose(session: Session, brand_slug: str, purpose_key: str) -> Purpose
     return purpose
 
 
+def find_choice(
+    session: Session, brand_slug: str, purpose_key: str
+) -> tuple[Brand, Purpose | None] | None:
+    """The brand ``brand_slug`` and its published purpose ``purpose_key`` (None when it has
+    none), in one statement with the purpose's current text (kept, see ``version_of``).
+    None when there is no such brand. The caller keeps the brand referenced: the session's
+    identity map then serves ``purpose.brand`` without a query."""
+    row = session.execute(
+        select(Brand, Purpose, PurposeVersion)
+        .outerjoin(
+            Purpose,
+            and_(
+                Purpose.brand_id == Brand.id,
+                Purpose.key == purpose_key,
+                Purpose.current_version > 0,
+            ),
+        )
+        .outerjoin(
+            PurposeVersion,
+            and_(
+                PurposeVersion.purpose_id == Purpose.id,
+                PurposeVersion.version == Purpose.current_version,
+            ),
+        )
+        .where(Brand.slug == brand_slug)
+    ).first()
+    if row is None:
+        return None
+    brand, purpose, version = row
+    if purpose is not None and version is not None:
+        _keep_version(session, version)
+    return brand, purpose
+
+
 _VERSIONS = "vrm_purpose_versions"
+
+
+def _keep_version(session: Session, version: PurposeVersion) -> None:
+    cache: dict[tuple[int, int], PurposeVersion] = session.info.setdefault(_VERSIONS, {})
+    cache[(version.purpose_id, version.version)] = version
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -144,6 +183,37 @@ def _state(session: Session, account: Account, purpose: Purpose) -> ConsentState
     )
 
 
+@dataclass(frozen=True)
+class _Standing:
+    """What a change must know of the consumer, read after the ledger head is locked: their
+    current state for the purpose and their pairwise id towards its brand (None if none)."""
+
+    state: ConsentState | None
+    pairwise_id: str | None
+
+
+def _standing(session: Session, account: Account, purpose: Purpose) -> _Standing:
+    """The consumer's state and pairwise id, in one statement."""
+    row = session.execute(
+        select(ConsentState, BrandRelationship.pairwise_id)
+        .select_from(Account)
+        .outerjoin(
+            ConsentState,
+            and_(ConsentState.account_id == Account.id, ConsentState.purpose_id == purpose.id),
+        )
+        .outerjoin(
+            BrandRelationship,
+            and_(
+                BrandRelationship.account_id == Account.id,
+                BrandRelationship.brand_id == purpose.brand_id,
+            ),
+        )
+        .where(Account.id == account.id)
+        .execution_options(populate_existing=True)
+    ).one()
+    return _Standing(row[0], row[1])
+
+
 def is_active(state: ConsentState | None, purpose: Purpose, now: datetime) -> bool:
     """Granted, to the current text, and not past its expiry: what may be acted upon."""
     return (
@@ -173,13 +243,16 @@ def grant(
     head = ledger.lock_head(session)
     if shown_version != purpose.current_version:
         raise ConsentVersionOutdated(shown_version, purpose.current_version)
-    state = _state(session, account, purpose)
+    standing = _standing(session, account, purpose)
+    state = standing.state
     if is_active(state, purpose, change.now):
         return Result(Outcome.UNCHANGED)
     renewing = state is not None and state.status == ConsentStatus.GRANTED
     if purpose.needs_double_opt_in and not renewing and change.method == CollectionMethod.PORTAL:
         return _await_confirmation(session, account, purpose, state, change, confirmation_ttl)
-    receipt = _record(session, notary, head, account, purpose, Action.GRANTED, change, state)
+    receipt = _record(
+        session, notary, head, account, purpose, Action.GRANTED, change, state, standing.pairwise_id
+    )
     return Result(Outcome.RECORDED, receipt=receipt)
 
 
@@ -188,7 +261,8 @@ def withdraw(
 ) -> Result:
     """Withdraw consent (whatever text version it was given to): one click, like giving."""
     head = ledger.lock_head(session)
-    state = _state(session, account, purpose)
+    standing = _standing(session, account, purpose)
+    state = standing.state
     if state is None:
         return Result(Outcome.UNCHANGED)
     if state.status == ConsentStatus.PENDING:
@@ -197,7 +271,17 @@ def withdraw(
         return Result(Outcome.PENDING_CANCELLED)
     if state.status != ConsentStatus.GRANTED:
         return Result(Outcome.UNCHANGED)
-    receipt = _record(session, notary, head, account, purpose, Action.WITHDRAWN, change, state)
+    receipt = _record(
+        session,
+        notary,
+        head,
+        account,
+        purpose,
+        Action.WITHDRAWN,
+        change,
+        state,
+        standing.pairwise_id,
+    )
     return Result(Outcome.RECORDED, receipt=receipt)
 
 
@@ -245,28 +329,50 @@ def _withdraw_where(
     change: Change,
     condition: ColumnElement[bool],
 ) -> BulkWithdrawal:
-    """``withdraw`` each purpose matching ``condition`` that the consumer gave (or is
-    confirming): one event per consent, all in one transaction. The ledger head is locked
-    first, then the brands are taken in ascending id (the project's lock order)."""
-    ledger.lock_head(session)
-    purposes = session.scalars(
-        select(Purpose)
-        .join(ConsentState, ConsentState.purpose_id == Purpose.id)
+    """Withdraw each purpose matching ``condition`` that the consumer gave (or cancel its
+    pending confirmation): one event, receipt and feed entry per consent, all in one
+    transaction and in a fixed number of statements whatever their count (the ledger's
+    ``append_all``, one feed batch per brand, the receipts in one INSERT). The ledger head
+    is locked first, then the brands are taken in ascending id (the project's lock order).
+    """
+    head = ledger.lock_head(session)
+    rows = session.execute(
+        select(ConsentState, Purpose, PurposeVersion, BrandRelationship.pairwise_id)
+        .join(Purpose, Purpose.id == ConsentState.purpose_id)
+        .join(
+            PurposeVersion,
+            and_(
+                PurposeVersion.purpose_id == Purpose.id,
+                PurposeVersion.version == ConsentState.version,
+            ),
+        )
+        .outerjoin(
+            BrandRelationship,
+            and_(
+                BrandRelationship.account_id == ConsentState.account_id,
+                BrandRelationship.brand_id == Purpose.brand_id,
+            ),
+        )
         .where(
             condition,
             ConsentState.account_id == account.id,
             ConsentState.status.in_([ConsentStatus.GRANTED.value, ConsentStatus.PENDING.value]),
         )
         .order_by(Purpose.brand_id, Purpose.id)
+        .execution_options(populate_existing=True)
     ).all()
-    withdrawn, cancelled = [], []
-    for purpose in purposes:
-        outcome = withdraw(session, notary, account, purpose, change=change).outcome
-        if outcome is Outcome.RECORDED:
-            withdrawn.append(purpose)
-        elif outcome is Outcome.PENDING_CANCELLED:
+    withdrawn: list[tuple[Purpose, ConsentState, str | None]] = []
+    cancelled = []
+    for state, purpose, version, pairwise_id in rows:
+        _keep_version(session, version)
+        if state.status == ConsentStatus.PENDING:
+            _close_confirmations(session, account, purpose, change.now)
+            _restore_before_pending(session, state, change.now)
             cancelled.append(purpose)
-    return BulkWithdrawal(withdrawn=withdrawn, cancelled=cancelled)
+        else:
+            withdrawn.append((purpose, state, pairwise_id))
+    _record_withdrawals(session, notary, head, account, change, withdrawn)
+    return BulkWithdrawal(withdrawn=[p for p, _s, _id in withdrawn], cancelled=cancelled)
 
 
 def confirm(
@@ -420,11 +526,13 @@ def _record(
     action: Action,
     change: Change,
     state: ConsentState | None,
+    pairwise_id: str | None = None,
 ) -> IssuedReceipt:
     """Append the event, update the state and sign the receipt: one transaction.
 
     ``state`` is the consumer's current state for ``purpose``, read after ``head`` was
-    locked (None when they never answered).
+    locked (None when they never answered); ``pairwise_id`` their id towards its brand
+    when already read with it (the relationship is looked up, or created, otherwise).
     """
     brand = purpose.brand
     if action == Action.GRANTED:
@@ -433,7 +541,7 @@ def _record(
     else:
         version = version_of(session, purpose, state.version if state else None)
         expires_at = None
-    principal = relationship_with(session, account.id, brand).pairwise_id
+    principal = pairwise_id or relationship_with(session, account.id, brand).pairwise_id
     event = ledger.append(
         session,
         ledger.NewEvent(
@@ -511,6 +619,99 @@ def _record(
     )
     session.flush()
     return receipt
+
+
+def _record_withdrawals(
+    session: Session,
+    notary: Notary,
+    head: ledger.Head,
+    account: Account,
+    change: Change,
+    withdrawals: list[tuple[Purpose, ConsentState, str | None]],
+) -> None:
+    """``_record`` of ``Action.WITHDRAWN`` for each (purpose, state, pairwise id), in
+    order, batched: what as many ``_record`` calls would write, in fewer statements."""
+    if not withdrawals:
+        return
+    texts = [version_of(session, p, s.version) for p, s, _id in withdrawals]
+    principals = [
+        pairwise_id or relationship_with(session, account.id, purpose.brand).pairwise_id
+        for purpose, _state, pairwise_id in withdrawals
+    ]
+    events = ledger.append_all(
+        session,
+        [
+            ledger.NewEvent(
+                subject_key=account.subject_key,
+                brand=purpose.brand.slug,
+                purpose=purpose.key,
+                purpose_version=version.version,
+                text_hash=version.content_hash,
+                action=Action.WITHDRAWN.value,
+                method=change.method.value,
+                actor=change.actor,
+                language=change.language,
+                occurred_at=change.now,
+            )
+            for (purpose, _state, _id), version in zip(withdrawals, texts, strict=True)
+        ],
+        head,
+    )
+    receipts = []
+    by_brand: dict[int, list[tuple[str, dict[str, object]]]] = {}
+    for (purpose, state, _id), version, principal, appended in zip(
+        withdrawals, texts, principals, events, strict=True
+    ):
+        state.status = ConsentStatus.WITHDRAWN
+        state.version = version.version
+        state.content_hash = version.content_hash
+        state.granted_at = None
+        state.expires_at = None
+        state.method = change.method.value
+        state.granted_despite_gpc = False
+        state.last_event_seq = appended.seq
+        state.updated_at = change.now
+        by_brand.setdefault(purpose.brand_id, []).append(
+            (
+                principal,
+                {
+                    "purpose": purpose.key,
+                    "version": version.version,
+                    "method": change.method.value,
+                    "expires_at": None,
+                },
+            )
+        )
+        receipt_id = str(uuid.uuid4())
+        facts = ReceiptFacts(
+            issuer=notary.issuer,
+            brand=purpose.brand,
+            purpose=purpose,
+            version=version,
+            event=appended,
+            principal_id=principal,
+            method=change.method.value,
+            action=Action.WITHDRAWN.value,
+            language=change.language,
+            occurred_at=change.now,
+            expires_at=None,
+        )
+        receipts.append(
+            {
+                "receipt_id": receipt_id,
+                "event_seq": appended.seq,
+                "account_id": account.id,
+                "jws": notary.key.sign(build_receipt(facts, receipt_id)),
+                "created_at": change.now,
+            }
+        )
+    # Brand rows in ascending id: the project's lock order.
+    for brand_id in sorted(by_brand):
+        feed.append_changes(
+            session, brand_id, ChangeKind.CONSENT_WITHDRAWN, change.now, by_brand[brand_id]
+        )
+    session.execute(insert(_RECEIPTS), receipts)
+    session.flush()
 
 
 def states_of(
