@@ -309,9 +309,10 @@ def main() -> int:
     parser.add_argument("--per-thread", type=int, default=150, help="saves per thread")
     parser.add_argument("--writers", default="1,8")
     args = parser.parse_args()
-    with scratch_database(args.database_url, "write") as scratch, tempfile.TemporaryDirectory(
-        prefix="vrm_bench_write_"
-    ) as folder:
+    with (
+        scratch_database(args.database_url, "write") as scratch,
+        tempfile.TemporaryDirectory(prefix="vrm_bench_write_") as folder,
+    ):
         engine = create_db_engine(scratch.url)
         schema.upgrade(engine)
         engine.dispose()
@@ -322,9 +323,11 @@ def main() -> int:
             app_engine: Engine = db.engine
         log(f"database {scratch.label}")
         save = bench_save(app, app_engine, args.repeat)
-        print(f"save through the form: {save['statements']} statements, "
-              f"CPU {save['cpu_ms']:.2f} ms (wall {save['wall_ms']:.2f} ms); "
-              f"constant endpoint CPU {save['constant_cpu_ms']:.2f} ms")
+        print(
+            f"save through the form: {save['statements']} statements, "
+            f"CPU {save['cpu_ms']:.2f} ms (wall {save['wall_ms']:.2f} ms); "
+            f"constant endpoint CPU {save['constant_cpu_ms']:.2f} ms"
+        )
         rates = {}
         for threads in (int(w) for w in args.writers.split(",")):
             rates[threads] = bench_threads(app, threads, args.per_thread, str(threads))
@@ -333,15 +336,19 @@ def main() -> int:
             low, high = min(rates), max(rates)
             print(f"scaling {high} vs {low}: {rates[high] / rates[low]:.2f}x")
         api = bench_api(app, app_engine, args.repeat)
-        print(f"one-consumer API read: {api['statements']} statements, "
-              f"CPU {api['cpu_ms']:.2f} ms (wall {api['wall_ms']:.2f} ms)")
+        print(
+            f"one-consumer API read: {api['statements']} statements, "
+            f"CPU {api['cpu_ms']:.2f} ms (wall {api['wall_ms']:.2f} ms)"
+        )
         bulk = bench_withdraw_all(app, app_engine, max(8, args.repeat // 10))
-        print(f"withdraw all (6): {bulk['all_statements']} statements, "
-              f"CPU {bulk['all_cpu_ms']:.2f} ms, wall {bulk['all_wall_ms']:.2f} ms; "
-              f"one withdrawal: {bulk['one_statements']} statements, "
-              f"CPU {bulk['one_cpu_ms']:.2f} ms, wall {bulk['one_wall_ms']:.2f} ms; "
-              f"ratio CPU {bulk['all_cpu_ms'] / bulk['one_cpu_ms']:.2f}x, "
-              f"wall {bulk['all_wall_ms'] / bulk['one_wall_ms']:.2f}x")
+        print(
+            f"withdraw all (6): {bulk['all_statements']} statements, "
+            f"CPU {bulk['all_cpu_ms']:.2f} ms, wall {bulk['all_wall_ms']:.2f} ms; "
+            f"one withdrawal: {bulk['one_statements']} statements, "
+            f"CPU {bulk['one_cpu_ms']:.2f} ms, wall {bulk['one_wall_ms']:.2f} ms; "
+            f"ratio CPU {bulk['all_cpu_ms'] / bulk['one_cpu_ms']:.2f}x, "
+            f"wall {bulk['all_wall_ms'] / bulk['one_wall_ms']:.2f}x"
+        )
         with app.app_context(), db.engine.connect() as connection:
             verified = ledger.verify(connection)
         print(f"ledger: {verified.checked} events, {'OK' if verified.ok else verified.problem}")

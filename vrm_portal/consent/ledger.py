@@ -63,8 +63,12 @@ class NewEvent:
     expires_at: datetime | None = None
 
     def document(self, seq: int, event_id: str, prev_hash: bytes) -> dict[str, Any]:
+        return positioned(self.content(event_id), seq, prev_hash)
+
+    def content(self, event_id: str) -> dict[str, Any]:
+        """The event without its place in the chain (``seq``, ``prev_hash``): what a
+        receipt signed before integration names by its hash (``content_hash``)."""
         return {
-            "seq": seq,
             "event_id": event_id,
             "subject": self.subject_key,
             "brand": self.brand,
@@ -77,8 +81,30 @@ class NewEvent:
             "language": self.language,
             "occurred_at": format_timestamp(self.occurred_at),
             "expires_at": format_timestamp(self.expires_at) if self.expires_at else None,
-            "prev_hash": prev_hash.hex(),
         }
+
+
+#: The keys the sequencer adds to an event's content when it integrates it.
+POSITION_KEYS = ("seq", "prev_hash")
+
+
+def positioned(content: dict[str, Any], seq: int, prev_hash: bytes) -> dict[str, Any]:
+    """The event document: its content with its place in the chain."""
+    return {**content, "seq": seq, "prev_hash": prev_hash.hex()}
+
+
+def content_hash(content: dict[str, Any]) -> bytes:
+    """SHA-256 of the canonical JSON of an event's content (its document without
+    ``POSITION_KEYS``): the hash a receipt signed before integration states."""
+    return hashlib.sha256(canonical_json(content).encode()).digest()
+
+
+def content_hash_of_body(body: str) -> bytes:
+    """``content_hash`` of an integrated event, from its stored body."""
+    document = json.loads(body)
+    for key in POSITION_KEYS:
+        document.pop(key, None)
+    return content_hash(document)
 
 
 @dataclass
@@ -157,23 +183,37 @@ def append_all(session: Session, events: Sequence[NewEvent], head: Head) -> list
     from ``lock_head`` in this transaction."""
     if not events:
         return []
+    return append_contents(
+        session,
+        [(event.content(str(uuid.uuid4())), event.occurred_at) for event in events],
+        head,
+    )
+
+
+def append_contents(
+    session: Session, contents: Sequence[tuple[dict[str, Any], datetime]], head: Head
+) -> list[AppendedEvent]:
+    """Append events given by their content (``NewEvent.content``) and time, in order:
+    the sequencer's integration. Three statements whatever their number."""
+    if not contents:
+        return []
     appended: list[AppendedEvent] = []
     rows: list[dict[str, Any]] = []
     nodes: list[dict[str, Any]] = []
-    for event in events:
+    for content, occurred_at in contents:
         seq = head.seq + 1
-        event_id = str(uuid.uuid4())
-        body = canonical_json(event.document(seq, event_id, head.hash))
+        event_id = content["event_id"]
+        body = canonical_json(positioned(content, seq, head.hash))
         digest = hashlib.sha256(body.encode()).digest()
         rows.append(
             {
                 "seq": seq,
                 "event_id": event_id,
-                "subject_key": event.subject_key,
-                "brand_slug": event.brand,
-                "purpose_key": event.purpose,
-                "action": event.action,
-                "occurred_at": event.occurred_at,
+                "subject_key": content["subject"],
+                "brand_slug": content["brand"],
+                "purpose_key": content["purpose"],
+                "action": content["action"],
+                "occurred_at": occurred_at,
                 "body": body,
                 "hash": digest,
             }

@@ -9,21 +9,22 @@ materialised state and the signed receipt are written in the same transaction.
 from __future__ import annotations
 
 import enum
+import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, event, insert, select
 from sqlalchemy.orm import Session
 
 from vrm_portal.accounts.models import Account
 from vrm_portal.accounts.tokens import hash_secret, new_secret
-from vrm_portal.brands import feed
-from vrm_portal.brands.models import Brand, BrandRelationship, ChangeKind
+from vrm_portal.brands.models import Brand, BrandRelationship
 from vrm_portal.brands.service import relationship_with
-from vrm_portal.consent import ledger
+from vrm_portal.clock import utcnow
+from vrm_portal.consent import ledger, sequencer
 from vrm_portal.consent.errors import ConfirmationInvalid, ConsentVersionOutdated, UnknownPurpose
 from vrm_portal.consent.models import (
     Action,
@@ -32,20 +33,17 @@ from vrm_portal.consent.models import (
     ConsentReceipt,
     ConsentState,
     ConsentStatus,
+    EventIntake,
     PendingConfirmation,
     Purpose,
     PurposeCategory,
     PurposeVersion,
 )
-from vrm_portal.consent.receipts import ReceiptFacts, SigningKey, build_receipt
+from vrm_portal.consent.receipts import LedgerPromise, ReceiptFacts, SigningKey, build_receipt
 
 CONFIRMATION_TTL = timedelta(hours=48)
 _RECEIPTS = cast(Table, ConsentReceipt.__table__)
-_FEED_KINDS = {
-    Action.GRANTED: ChangeKind.CONSENT_GRANTED,
-    Action.WITHDRAWN: ChangeKind.CONSENT_WITHDRAWN,
-    Action.EXPIRED: ChangeKind.CONSENT_EXPIRED,
-}
+_INTAKE = cast(Table, EventIntake.__table__)
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,9 @@ class IssuedReceipt:
     """The signed receipt of a change just recorded (stored in ``consent_receipts``)."""
 
     receipt_id: str
-    event_seq: int
+    event_id: str
+    #: The event's place in the ledger, when integrated in the change's transaction.
+    event_seq: int | None
     account_id: int
     jws: str
 
@@ -192,9 +192,32 @@ class _Standing:
     pairwise_id: str | None
 
 
-def _standing(session: Session, account: Account, purpose: Purpose) -> _Standing:
-    """The consumer's state and pairwise id, in one statement."""
-    row = session.execute(
+def _lock(session: Session, account_ids: list[int]) -> ledger.Head | None:
+    """Take a change's lock, so that two identical requests racing each other record one
+    event, never two: inline (``sequencer.INLINE``), the ledger head, returned; with a
+    worker sequencer, the consumers' account rows (ascending id), and None."""
+    if sequencer.mode() == sequencer.INLINE:
+        return ledger.lock_head(session)
+    session.execute(
+        select(Account.id)
+        .where(Account.id.in_(sorted(set(account_ids))))
+        .order_by(Account.id)
+        .with_for_update()
+    ).all()
+    return None
+
+
+def _inline_head(session: Session) -> ledger.Head | None:
+    """The ledger head, locked, when the app integrates inline; None with a worker."""
+    return ledger.lock_head(session) if sequencer.mode() == sequencer.INLINE else None
+
+
+def _standing(
+    session: Session, account: Account, purpose: Purpose, *, lock: bool = False
+) -> _Standing:
+    """The consumer's state and pairwise id, in one statement; with ``lock``, it also
+    locks the account row (the change's lock when the sequencer is a worker)."""
+    query = (
         select(ConsentState, BrandRelationship.pairwise_id)
         .select_from(Account)
         .outerjoin(
@@ -210,7 +233,10 @@ def _standing(session: Session, account: Account, purpose: Purpose) -> _Standing
         )
         .where(Account.id == account.id)
         .execution_options(populate_existing=True)
-    ).one()
+    )
+    if lock:
+        query = query.with_for_update(of=Account)
+    row = session.execute(query).one()
     return _Standing(row[0], row[1])
 
 
@@ -240,10 +266,10 @@ def grant(
     Refused with ``ConsentVersionOutdated`` when that is no longer the current text. For
     email purposes a first grant waits for the confirmation link (double opt-in).
     """
-    head = ledger.lock_head(session)
+    head = _inline_head(session)
     if shown_version != purpose.current_version:
         raise ConsentVersionOutdated(shown_version, purpose.current_version)
-    standing = _standing(session, account, purpose)
+    standing = _standing(session, account, purpose, lock=head is None)
     state = standing.state
     if is_active(state, purpose, change.now):
         return Result(Outcome.UNCHANGED)
@@ -260,8 +286,8 @@ def withdraw(
     session: Session, notary: Notary, account: Account, purpose: Purpose, *, change: Change
 ) -> Result:
     """Withdraw consent (whatever text version it was given to): one click, like giving."""
-    head = ledger.lock_head(session)
-    standing = _standing(session, account, purpose)
+    head = _inline_head(session)
+    standing = _standing(session, account, purpose, lock=head is None)
     state = standing.state
     if state is None:
         return Result(Outcome.UNCHANGED)
@@ -335,7 +361,7 @@ def _withdraw_where(
     ``append_all``, one feed batch per brand, the receipts in one INSERT). The ledger head
     is locked first, then the brands are taken in ascending id (the project's lock order).
     """
-    head = ledger.lock_head(session)
+    head = _lock(session, [account.id])
     rows = session.execute(
         select(ConsentState, Purpose, PurposeVersion, BrandRelationship.pairwise_id)
         .join(Purpose, Purpose.id == ConsentState.purpose_id)
@@ -382,7 +408,7 @@ def confirm(
 
     Only the account that asked may confirm: another account's link is "invalid".
     """
-    head = ledger.lock_head(session)
+    head = _lock(session, [account.id])
     pending = session.scalar(
         select(PendingConfirmation).where(PendingConfirmation.token_hash == hash_secret(token))
     )
@@ -421,7 +447,7 @@ def honour_gpc(
     ).all()
     if not candidates:
         return []
-    head = ledger.lock_head(session)
+    head = _lock(session, [account.id])
     withdrawn = []
     for state in candidates:
         fresh = _state(session, account, state.purpose)
@@ -434,7 +460,7 @@ def honour_gpc(
 
 def expire_due(session: Session, notary: Notary, *, now: datetime, limit: int = 1000) -> int:
     """Record ``expired`` for grants past their validity; returns how many (cron-friendly)."""
-    head = ledger.lock_head(session)
+    head = _inline_head(session)
     due_ids = (
         select(ConsentState.id)
         .where(ConsentState.status == ConsentStatus.GRANTED, ConsentState.expires_at <= now)
@@ -442,12 +468,24 @@ def expire_due(session: Session, notary: Notary, *, now: datetime, limit: int = 
         .limit(limit)
         .scalar_subquery()
     )
-    # The batch's brand rows are locked in ascending id, the project's lock order.
+    if head is None:
+        # With a worker sequencer: the consumers' rows, then their states read again.
+        _lock(
+            session,
+            list(
+                session.scalars(select(ConsentState.account_id).where(ConsentState.id.in_(due_ids)))
+            ),
+        )
     due = session.scalars(
         select(ConsentState)
         .join(Purpose, Purpose.id == ConsentState.purpose_id)
-        .where(ConsentState.id.in_(due_ids))
+        .where(
+            ConsentState.id.in_(due_ids),
+            ConsentState.status == ConsentStatus.GRANTED,
+            ConsentState.expires_at <= now,
+        )
         .order_by(Purpose.brand_id, ConsentState.id)
+        .execution_options(populate_existing=True)
     ).all()
     for state in due:
         account = session.get(Account, state.account_id)
@@ -517,10 +555,27 @@ def _close_confirmations(
         pending.closed_at = now
 
 
+_STATUS_AFTER = {
+    Action.GRANTED: ConsentStatus.GRANTED,
+    Action.WITHDRAWN: ConsentStatus.WITHDRAWN,
+    Action.EXPIRED: ConsentStatus.EXPIRED,
+}
+
+
+@dataclass(frozen=True)
+class _Recording:
+    """One change to record: the purpose, its text, the consumer's state and pairwise id."""
+
+    purpose: Purpose
+    version: PurposeVersion
+    state: ConsentState | None
+    principal: str
+
+
 def _record(
     session: Session,
     notary: Notary,
-    head: ledger.Head,
+    head: ledger.Head | None,
     account: Account,
     purpose: Purpose,
     action: Action,
@@ -528,25 +583,55 @@ def _record(
     state: ConsentState | None,
     pairwise_id: str | None = None,
 ) -> IssuedReceipt:
-    """Append the event, update the state and sign the receipt: one transaction.
+    """Update the state, sign the receipt and hand the event to the sequencer: one
+    transaction (see ``_record_all``).
 
-    ``state`` is the consumer's current state for ``purpose``, read after ``head`` was
-    locked (None when they never answered); ``pairwise_id`` their id towards its brand
+    ``state`` is the consumer's current state for ``purpose``, read under the change's
+    lock (None when they never answered); ``pairwise_id`` their id towards its brand
     when already read with it (the relationship is looked up, or created, otherwise).
     """
-    brand = purpose.brand
     if action == Action.GRANTED:
         version = version_of(session, purpose)
-        expires_at: datetime | None = change.now + timedelta(days=purpose.validity_days)
     else:
         version = version_of(session, purpose, state.version if state else None)
-        expires_at = None
-    principal = pairwise_id or relationship_with(session, account.id, brand).pairwise_id
-    event = ledger.append(
+    principal = pairwise_id or relationship_with(session, account.id, purpose.brand).pairwise_id
+    (receipt,) = _record_all(
         session,
-        ledger.NewEvent(
+        notary,
+        head,
+        account,
+        action,
+        change,
+        [_Recording(purpose, version, state, principal)],
+    )
+    return receipt
+
+
+def _record_all(
+    session: Session,
+    notary: Notary,
+    head: ledger.Head | None,
+    account: Account,
+    action: Action,
+    change: Change,
+    recordings: list[_Recording],
+) -> list[IssuedReceipt]:
+    """Record ``action`` for each of ``recordings``, in order: the consumer's state is
+    updated (seen at once by the brand API), the receipt signed and stored, and the event
+    written to the sequencer's intake with what its feed entry will say, in one INSERT
+    each whatever their number. ``head`` is the ledger head locked by this change when
+    the app integrates inline (``sequencer.INLINE``): the events are then integrated in
+    this transaction; otherwise the job engine's sequencer is nudged after the commit.
+    """
+    expires_at: datetime | None = None
+    intake, receipt_rows, issued, states = [], [], [], []
+    for recording in recordings:
+        purpose, version = recording.purpose, recording.version
+        if action == Action.GRANTED:
+            expires_at = change.now + timedelta(days=purpose.validity_days)
+        new_event = ledger.NewEvent(
             subject_key=account.subject_key,
-            brand=brand.slug,
+            brand=purpose.brand.slug,
             purpose=purpose.key,
             purpose_version=version.version,
             text_hash=version.content_hash,
@@ -556,162 +641,128 @@ def _record(
             language=change.language,
             occurred_at=change.now,
             expires_at=expires_at,
-        ),
-        head,
-    )
-    if state is None:
-        state = ConsentState(account_id=account.id, purpose_id=purpose.id)
-        session.add(state)
-    state.status = {
-        Action.GRANTED: ConsentStatus.GRANTED,
-        Action.WITHDRAWN: ConsentStatus.WITHDRAWN,
-        Action.EXPIRED: ConsentStatus.EXPIRED,
-    }[action]
-    state.version = version.version
-    state.content_hash = version.content_hash
-    state.granted_at = change.now if action == Action.GRANTED else None
-    state.expires_at = expires_at
-    state.method = change.method.value
-    state.granted_despite_gpc = action == Action.GRANTED and change.gpc_signal
-    state.last_event_seq = event.seq
-    state.updated_at = change.now
-    feed.append_change(
-        session,
-        brand.id,
-        _FEED_KINDS[action],
-        principal,
-        change.now,
-        {
-            "purpose": purpose.key,
-            "version": version.version,
-            "method": change.method.value,
-            "expires_at": expires_at.isoformat() if expires_at else None,
-        },
-    )
-    receipt_id = str(uuid.uuid4())
-    facts = ReceiptFacts(
-        issuer=notary.issuer,
-        brand=brand,
-        purpose=purpose,
-        version=version,
-        event=event,
-        principal_id=principal,
-        method=change.method.value,
-        action=action.value,
-        language=change.language,
-        occurred_at=change.now,
-        expires_at=expires_at,
-    )
-    receipt = IssuedReceipt(
-        receipt_id=receipt_id,
-        event_seq=event.seq,
-        account_id=account.id,
-        jws=notary.key.sign(build_receipt(facts, receipt_id)),
-    )
-    session.execute(
-        insert(_RECEIPTS).values(
-            receipt_id=receipt.receipt_id,
-            event_seq=receipt.event_seq,
-            account_id=receipt.account_id,
-            jws=receipt.jws,
-            created_at=change.now,
         )
-    )
-    session.flush()
-    return receipt
-
-
-def _record_withdrawals(
-    session: Session,
-    notary: Notary,
-    head: ledger.Head,
-    account: Account,
-    change: Change,
-    withdrawals: list[tuple[Purpose, ConsentState, str | None]],
-) -> None:
-    """``_record`` of ``Action.WITHDRAWN`` for each (purpose, state, pairwise id), in
-    order, batched: what as many ``_record`` calls would write, in fewer statements."""
-    if not withdrawals:
-        return
-    texts = [version_of(session, p, s.version) for p, s, _id in withdrawals]
-    principals = [
-        pairwise_id or relationship_with(session, account.id, purpose.brand).pairwise_id
-        for purpose, _state, pairwise_id in withdrawals
-    ]
-    events = ledger.append_all(
-        session,
-        [
-            ledger.NewEvent(
-                subject_key=account.subject_key,
-                brand=purpose.brand.slug,
-                purpose=purpose.key,
-                purpose_version=version.version,
-                text_hash=version.content_hash,
-                action=Action.WITHDRAWN.value,
-                method=change.method.value,
-                actor=change.actor,
-                language=change.language,
-                occurred_at=change.now,
-            )
-            for (purpose, _state, _id), version in zip(withdrawals, texts, strict=True)
-        ],
-        head,
-    )
-    receipts = []
-    by_brand: dict[int, list[tuple[str, dict[str, object]]]] = {}
-    for (purpose, state, _id), version, principal, appended in zip(
-        withdrawals, texts, principals, events, strict=True
-    ):
-        state.status = ConsentStatus.WITHDRAWN
+        event_id = str(uuid.uuid4())
+        content = new_event.content(event_id)
+        state = recording.state
+        if state is None:
+            state = ConsentState(account_id=account.id, purpose_id=purpose.id)
+            session.add(state)
+        state.status = _STATUS_AFTER[action]
         state.version = version.version
         state.content_hash = version.content_hash
-        state.granted_at = None
-        state.expires_at = None
+        state.granted_at = change.now if action == Action.GRANTED else None
+        state.expires_at = expires_at
         state.method = change.method.value
-        state.granted_despite_gpc = False
-        state.last_event_seq = appended.seq
+        state.granted_despite_gpc = action == Action.GRANTED and change.gpc_signal
         state.updated_at = change.now
-        by_brand.setdefault(purpose.brand_id, []).append(
-            (
-                principal,
-                {
-                    "purpose": purpose.key,
-                    "version": version.version,
-                    "method": change.method.value,
-                    "expires_at": None,
-                },
-            )
-        )
+        if state.id is None and head is None:
+            session.flush()  # the intake row names the state
+        states.append(state)
         receipt_id = str(uuid.uuid4())
         facts = ReceiptFacts(
             issuer=notary.issuer,
             brand=purpose.brand,
             purpose=purpose,
             version=version,
-            event=appended,
-            principal_id=principal,
+            event=LedgerPromise(
+                event_id, ledger.content_hash(content), change.now + sequencer.MAX_DELAY
+            ),
+            principal_id=recording.principal,
             method=change.method.value,
-            action=Action.WITHDRAWN.value,
+            action=action.value,
             language=change.language,
             occurred_at=change.now,
-            expires_at=None,
+            expires_at=expires_at,
         )
-        receipts.append(
+        jws = notary.key.sign(build_receipt(facts, receipt_id))
+        issued.append(IssuedReceipt(receipt_id, event_id, None, account.id, jws))
+        receipt_rows.append(
             {
                 "receipt_id": receipt_id,
-                "event_seq": appended.seq,
+                "event_seq": None,
                 "account_id": account.id,
-                "jws": notary.key.sign(build_receipt(facts, receipt_id)),
+                "jws": jws,
                 "created_at": change.now,
             }
         )
-    # Brand rows in ascending id: the project's lock order.
-    for brand_id in sorted(by_brand):
-        feed.append_changes(
-            session, brand_id, ChangeKind.CONSENT_WITHDRAWN, change.now, by_brand[brand_id]
+        intake.append(
+            {
+                "event_id": event_id,
+                "content": ledger.canonical_json(content),
+                "occurred_at": change.now,
+                "receipt_id": receipt_id,
+                "state_id": state.id,
+                "brand_id": purpose.brand_id,
+                "pairwise_id": recording.principal,
+                "feed_data": {
+                    "purpose": purpose.key,
+                    "version": version.version,
+                    "method": change.method.value,
+                    "expires_at": expires_at.isoformat() if expires_at else None,
+                },
+                "created_at": utcnow(),
+            }
         )
-    session.execute(insert(_RECEIPTS), receipts)
+    if head is None:
+        session.execute(insert(_RECEIPTS), receipt_rows)
+        session.execute(insert(_INTAKE), intake)
+        sequencer.note_due(session)
+        session.flush()
+        return issued
+    # Inline: the events are placed at once, without passing through the intake (the
+    # states are written once, with their ``last_event_seq``, at the receipts' INSERT).
+    with session.no_autoflush:
+        placed = _place_inline(session, head, change, intake)
+    for row, state, appended in zip(receipt_rows, states, placed, strict=True):
+        row["event_seq"] = appended.seq
+        state.last_event_seq = appended.seq
+    session.execute(insert(_RECEIPTS), receipt_rows)
     session.flush()
+    return [replace(r, event_seq=e.seq) for r, e in zip(issued, placed, strict=True)]
+
+
+def _place_inline(
+    session: Session, head: ledger.Head, change: Change, intake: list[dict[str, Any]]
+) -> list[ledger.AppendedEvent]:
+    return sequencer.place(
+        session,
+        head,
+        [
+            sequencer.Waiting(
+                json.loads(row["content"]),
+                change.now,
+                row["brand_id"],
+                row["pairwise_id"],
+                row["feed_data"],
+            )
+            for row in intake
+        ],
+    )
+
+
+def _record_withdrawals(
+    session: Session,
+    notary: Notary,
+    head: ledger.Head | None,
+    account: Account,
+    change: Change,
+    withdrawals: list[tuple[Purpose, ConsentState, str | None]],
+) -> None:
+    """``_record`` of ``Action.WITHDRAWN`` for each (purpose, state, pairwise id), in
+    order, batched: one INSERT of receipts and one of intake rows for them all."""
+    if not withdrawals:
+        return
+    recordings = [
+        _Recording(
+            purpose,
+            version_of(session, purpose, state.version),
+            state,
+            pairwise_id or relationship_with(session, account.id, purpose.brand).pairwise_id,
+        )
+        for purpose, state, pairwise_id in withdrawals
+    ]
+    _record_all(session, notary, head, account, Action.WITHDRAWN, change, recordings)
 
 
 def states_of(
