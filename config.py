@@ -254,7 +254,8 @@ class Config:
     JOBS_LEASE_SECONDS = _env_int("VRM_JOBS_LEASE_SECONDS", 0)
     #: Where consent events get their place in the ledger (CONTRIBUTING, "The write
     #: path"): ``worker`` (the job engine's sequencer), ``inline`` (in each change's own
-    #: transaction) or ``auto``: inline when VRM_JOBS_URL is ``immediate``, else worker.
+    #: transaction) or ``auto``: inline on SQLite or when VRM_JOBS_URL is ``immediate``,
+    #: else worker.
     LEDGER_SEQUENCER = _env("VRM_LEDGER_SEQUENCER", "auto") or "auto"
     #: Events the sequencer integrates per transaction.
     LEDGER_SEQUENCER_BATCH = _env_int("VRM_LEDGER_SEQUENCER_BATCH", 500)
@@ -405,11 +406,13 @@ class Config:
         mapping["RATELIMIT_STORAGE_URI"] = self.REDIS_URL or "memory://"
         mapping["PERMANENT_SESSION_LIFETIME"] = self.REMEMBER_FOR
         mapping["REMEMBER_COOKIE_DURATION"] = self.REMEMBER_FOR
+        # SQLite serialises every writer anyway: a sequencer apart would only add waits.
+        inline = self.JOBS_URL == "immediate" or self.DATABASE_URL.startswith("sqlite")
         mapping["LEDGER_SEQUENCER_MODE"] = (
             self.LEDGER_SEQUENCER
             if self.LEDGER_SEQUENCER != "auto"
             else "inline"
-            if self.JOBS_URL == "immediate"
+            if inline
             else "worker"
         )
         return mapping

@@ -42,6 +42,7 @@ if str(REPO_ROOT) not in sys.path:
 
 import argparse
 import base64
+import multiprocessing
 import os
 import re
 import statistics
@@ -50,19 +51,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 os.environ.setdefault("VRM_ENV", "testing")
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, func, select
 
 from bench.scratch import scratch_database
 from vrm_portal import create_app, schema
 from vrm_portal.accounts import service as accounts
 from vrm_portal.brands import clients
+from vrm_portal.brands.models import BrandChange
 from vrm_portal.brands.service import brand_by_slug, pairwise_id_for
 from vrm_portal.clock import utcnow
 from vrm_portal.consent import ledger
@@ -100,9 +102,10 @@ def counting(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-def make_app(url: str, instance: Path) -> Flask:
+def make_app(url: str, instance: Path, sequencer_mode: str = "inline") -> Flask:
     return create_app(
         {
+            "LEDGER_SEQUENCER": sequencer_mode,
             "DATABASE_URL": url,
             "MAIL_BACKEND": "outbox",
             "MAIL_OUTBOX_DIR": str(instance / "outbox"),
@@ -190,6 +193,60 @@ def bench_save(app: Flask, engine: Engine, repeat: int) -> dict[str, float]:
 
     bare_cpu, _wall = per_request(constant, repeat)
     return {"statements": statements, "cpu_ms": cpu, "wall_ms": wall, "constant_cpu_ms": bare_cpu}
+
+
+def run_sequencer(url: str, instance: str, stop: Any) -> None:
+    """The worker's sequencer, in a process of its own (as ``vrm worker`` runs it):
+    integrate what waits, then look again 5 ms later."""
+    from vrm_portal.consent import sequencer
+
+    app = make_app(url, Path(instance), "worker")
+    with app.app_context(), db.sessionmaker() as session:
+        while not stop.is_set():
+            if not sequencer.integrate_all(lambda: session):
+                time.sleep(0.005)
+        sequencer.integrate_all(lambda: session)
+
+
+class FeedWatcher:
+    """Follows the brand's feed with its cursor (every 10 ms) and records, for each new
+    entry, how long after the change (``occurred_at``, taken before its commit) it was
+    first seen: the feed lag a brand's client sees."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.lags: list[float] = []
+        self.seqs: list[int] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self) -> None:
+        from vrm_portal.api.projection import changes_page
+
+        with self.app.app_context():
+            brand = brand_by_slug(db.session, BRAND)
+            assert brand is not None
+            brand_id = brand.id
+            after = (
+                db.session.scalar(
+                    select(func.max(BrandChange.seq)).where(BrandChange.brand_id == brand_id)
+                )
+                or 0
+            )
+            db.session.rollback()
+            idle = 0
+            while idle < 50:
+                page = changes_page(db.session, brand_id, after, 500)
+                db.session.rollback()
+                now = utcnow()
+                for item in page.items:
+                    occurred = datetime.fromisoformat(item["occurred_at"].replace("Z", "+00:00"))
+                    self.lags.append((now - occurred).total_seconds())
+                    self.seqs.append(item["seq"])
+                after = page.next_cursor
+                if self.stop.is_set() and not page.items:
+                    idle += 1
+                time.sleep(0.01)
 
 
 def bench_threads(app: Flask, threads: int, per_thread: int, tag: str) -> float:
@@ -308,6 +365,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=200, help="saves timed one by one")
     parser.add_argument("--per-thread", type=int, default=150, help="saves per thread")
     parser.add_argument("--writers", default="1,8")
+    parser.add_argument(
+        "--sequencer",
+        choices=("inline", "worker"),
+        default="worker",
+        help="integrate in each change's transaction, or in a sequencer process",
+    )
     args = parser.parse_args()
     with (
         scratch_database(args.database_url, "write") as scratch,
@@ -316,12 +379,20 @@ def main() -> int:
         engine = create_db_engine(scratch.url)
         schema.upgrade(engine)
         engine.dispose()
-        app = make_app(scratch.url, Path(folder))
+        app = make_app(scratch.url, Path(folder), args.sequencer)
         with app.app_context():
             load_demo_catalogue(db.session)
             db.session.commit()
             app_engine: Engine = db.engine
-        log(f"database {scratch.label}")
+        log(f"database {scratch.label}, sequencer {args.sequencer}")
+        stop = multiprocessing.get_context("spawn").Event()
+        worker = None
+        if args.sequencer == "worker":
+            worker = multiprocessing.get_context("spawn").Process(
+                target=run_sequencer, args=(scratch.url, folder, stop)
+            )
+            worker.start()
+            time.sleep(8)  # its app is up
         save = bench_save(app, app_engine, args.repeat)
         print(
             f"save through the form: {save['statements']} statements, "
@@ -330,8 +401,21 @@ def main() -> int:
         )
         rates = {}
         for threads in (int(w) for w in args.writers.split(",")):
+            watcher = FeedWatcher(app)
+            watcher.thread.start()
             rates[threads] = bench_threads(app, threads, args.per_thread, str(threads))
-            print(f"{threads} writer thread(s): {rates[threads]:.0f} saves/s")
+            watcher.stop.set()
+            watcher.thread.join()
+            lags = sorted(watcher.lags) or [0.0]
+            watcher.seqs = watcher.seqs or [0]
+            p50, p99 = lags[len(lags) // 2] * 1000, lags[int(len(lags) * 0.99)] * 1000
+            in_order = watcher.seqs == list(range(watcher.seqs[0], watcher.seqs[0] + len(lags)))
+            print(
+                f"{threads} writer thread(s): {rates[threads]:.0f} saves/s; feed lag p50 "
+                f"{p50:.0f} ms, p99 {p99:.0f}"
+                f" ms, max {lags[-1] * 1000:.0f} ms over {len(lags)} entries "
+                f"({'each once, in order' if in_order else 'OUT OF ORDER'})"
+            )
         if len(rates) > 1:
             low, high = min(rates), max(rates)
             print(f"scaling {high} vs {low}: {rates[high] / rates[low]:.2f}x")
@@ -349,6 +433,9 @@ def main() -> int:
             f"ratio CPU {bulk['all_cpu_ms'] / bulk['one_cpu_ms']:.2f}x, "
             f"wall {bulk['all_wall_ms'] / bulk['one_wall_ms']:.2f}x"
         )
+        if worker is not None:
+            stop.set()
+            worker.join(timeout=120)
         with app.app_context(), db.engine.connect() as connection:
             verified = ledger.verify(connection)
         print(f"ledger: {verified.checked} events, {'OK' if verified.ok else verified.problem}")

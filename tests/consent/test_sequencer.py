@@ -143,3 +143,16 @@ def test_the_sequencer_writes_the_feed_in_integration_order(
     # Nothing left: a second pass integrates nothing, twice nothing.
     assert _integrate(app) == []
     assert db_session.scalar(select(func.count()).select_from(ConsentEvent)) == 3
+
+
+def test_the_sequence_ledger_command_integrates_what_waits(
+    app, client, alice, db_session, worker_mode
+):
+    token = csrf_token(client, BRAND_PAGE)
+    _save(client, token, "grant")
+    result = app.test_cli_runner().invoke(args=["vrm", "sequence-ledger"])
+    assert result.exit_code == 0, result.output
+    assert "1 event(s) integrated" in result.output
+    assert db_session.scalar(select(func.count()).select_from(ConsentEvent)) == 1
+    again = app.test_cli_runner().invoke(args=["vrm", "sequence-ledger"])
+    assert "0 event(s) integrated" in again.output
