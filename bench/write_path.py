@@ -68,6 +68,7 @@ from vrm_portal.brands.models import BrandChange
 from vrm_portal.brands.service import brand_by_slug, pairwise_id_for
 from vrm_portal.clock import utcnow
 from vrm_portal.consent import ledger
+from vrm_portal.consent.models import ConsentReceipt, EventIntake
 from vrm_portal.db import create_db_engine
 from vrm_portal.demo.catalogue import load_demo_catalogue
 from vrm_portal.extensions import db
@@ -198,14 +199,22 @@ def bench_save(app: Flask, engine: Engine, repeat: int) -> dict[str, float]:
 def run_sequencer(url: str, instance: str, stop: Any) -> None:
     """The worker's sequencer, in a process of its own (as ``vrm worker`` runs it):
     integrate what waits, then look again 5 ms later."""
+    from sqlalchemy.exc import OperationalError
+
     from vrm_portal.consent import sequencer
 
     app = make_app(url, Path(instance), "worker")
     with app.app_context(), db.sessionmaker() as session:
-        while not stop.is_set():
-            if not sequencer.integrate_all(lambda: session):
-                time.sleep(0.005)
-        sequencer.integrate_all(lambda: session)
+        while True:
+            finished = stop.is_set()
+            try:
+                if not sequencer.integrate_all(lambda: session) and not finished:
+                    time.sleep(0.005)
+            except OperationalError as exc:  # as the job engine would: run again
+                print(f"sequencer batch failed, retried: {exc}", file=sys.stderr)
+                continue
+            if finished:
+                return
 
 
 class FeedWatcher:
@@ -438,7 +447,16 @@ def main() -> int:
             worker.join(timeout=120)
         with app.app_context(), db.engine.connect() as connection:
             verified = ledger.verify(connection)
-        print(f"ledger: {verified.checked} events, {'OK' if verified.ok else verified.problem}")
+        with app.app_context():
+            waiting = db.session.scalar(select(func.count()).select_from(EventIntake))
+            receipts = db.session.scalar(select(func.count()).select_from(ConsentReceipt))
+            db.session.rollback()
+        print(
+            f"ledger: {verified.checked} events, {'OK' if verified.ok else verified.problem}; "
+            f"{receipts} receipts, {waiting} events waiting"
+        )
+        if waiting or receipts != verified.checked:
+            return 1
         app_engine.dispose()
         return 0 if verified.ok else 1
 

@@ -136,13 +136,13 @@ def integrate(
         _SET_RECEIPT_SEQ,
         [{"r_id": row.receipt_id, "r_seq": e.seq} for row, e in zip(rows, events, strict=True)],
     )
-    states = [
-        {"s_id": row.state_id, "s_seq": e.seq}
-        for row, e in zip(rows, events, strict=True)
-        if row.state_id is not None
-    ]
-    if states:
-        session.execute(_SET_STATE_SEQ, states)
+    # Each state once, with its last event: a row updated twice in one transaction would
+    # have its foreign key checked again (a KEY SHARE lock on its account row).
+    last = {row.state_id: e.seq for row, e in zip(rows, events, strict=True) if row.state_id}
+    if last:
+        session.execute(
+            _SET_STATE_SEQ, [{"s_id": state, "s_seq": seq} for state, seq in sorted(last.items())]
+        )
     session.execute(delete(_INTAKE).where(_INTAKE.c.id.in_([row.id for row in rows])))
     return [Integrated(e.event_id, e.seq, e.hash) for e in events]
 
@@ -185,8 +185,12 @@ def integrate_all(session_factory: Any, *, limit: int = BATCH) -> int:
         if not pending(session):
             session.rollback()
             return total
-        done = integrate(session, limit=limit)
-        session.commit()
+        try:
+            done = integrate(session, limit=limit)
+            session.commit()
+        except BaseException:
+            session.rollback()  # nothing of the batch stays; the next run takes it again
+            raise
         total += len(done)
         if len(done) < limit:
             return total

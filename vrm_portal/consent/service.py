@@ -198,11 +198,13 @@ def _lock(session: Session, account_ids: list[int]) -> ledger.Head | None:
     worker sequencer, the consumers' account rows (ascending id), and None."""
     if sequencer.mode() == sequencer.INLINE:
         return ledger.lock_head(session)
+    # FOR NO KEY UPDATE: the foreign key checks of the sequencer's writes take KEY SHARE
+    # locks on account rows, which this must not block (that would be a deadlock).
     session.execute(
         select(Account.id)
         .where(Account.id.in_(sorted(set(account_ids))))
         .order_by(Account.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).all()
     return None
 
@@ -235,7 +237,7 @@ def _standing(
         .execution_options(populate_existing=True)
     )
     if lock:
-        query = query.with_for_update(of=Account)
+        query = query.with_for_update(of=Account, key_share=True)  # see ``_lock``
     row = session.execute(query).one()
     return _Standing(row[0], row[1])
 
