@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.conftest import csrf_token
+from tests.conftest import PASSWORD, csrf_token, submit
 from tests.consent.test_receipts import download, public_keys, verified_payload
 from tests.consent.test_write_cost import statements
 from vrm_portal.brands.models import BrandChange
@@ -156,3 +156,21 @@ def test_the_sequence_ledger_command_integrates_what_waits(
     assert db_session.scalar(select(func.count()).select_from(ConsentEvent)) == 1
     again = app.test_cli_runner().invoke(args=["vrm", "sequence-ledger"])
     assert "0 event(s) integrated" in again.output
+
+
+def test_an_erasure_integrates_its_withdrawals_before_telling_the_brand(
+    app, client, alice, db_session, worker_mode
+):
+    token = csrf_token(client, BRAND_PAGE)
+    _save(client, token, "grant")  # waits in the intake: no worker runs here
+    response = submit(
+        client,
+        "/account/delete/",
+        {"when": "now", "password": PASSWORD, "understood": "y"},
+    )
+    assert response.status_code == 302
+    kinds = db_session.scalars(select(BrandChange.kind).order_by(BrandChange.seq)).all()
+    assert kinds == ["consent.granted", "consent.withdrawn", "consumer.erased"]
+    assert db_session.scalar(select(func.count()).select_from(EventIntake)) == 0
+    actions = db_session.scalars(select(ConsentEvent.action).order_by(ConsentEvent.seq)).all()
+    assert actions == ["granted", "withdrawn"]
