@@ -309,6 +309,15 @@ bench-log: install ## Public consent log benchmark: writes with/without the tree
 bench-renewal: install ## Renewal notices benchmark: a new purpose version for 100k consumers, time and peak memory of the job (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
 	$(PY) bench/renewal_notices.py $(BENCH_ARGS)
 
+.PHONY: bench-office
+bench-office: install ## Privacy office benchmark: consent log search pages, statistics and CSV export over 1,000,000 events (SQLite file in /tmp; BENCH_ARGS='--database-url postgresql+psycopg://.../vrm_office_bench' for PostgreSQL)
+	$(PY) bench/privacy_office_search.py $(BENCH_ARGS)
+
 .PHONY: bench-jobs
 bench-jobs: install redis ## Job engine benchmark: no-op and email jobs/s through the worker (SQLite file and Redis db 13 queues) vs inline (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
 	$(PY) bench/jobs.py $(BENCH_ARGS)
+
+# Never in CI: several minutes, and it starts (and breaks) servers of its own.
+.PHONY: bench-faults
+bench-faults: install translations ## Faults under load: gunicorn + worker on a PostgreSQL and a Redis of the run's own, restarted, killed and stopped under a mixed load; checks nothing is lost (BENCH_ARGS='--minutes 4' for a shorter run)
+	$(PY) bench/faults.py $(BENCH_ARGS)

@@ -235,6 +235,10 @@ class Config:
     ACCESS_RECORDS = _env("VRM_ACCESS_RECORDS", "buffered")
     #: Webhook endpoints may use plain http to a loopback host (development and tests).
     WEBHOOK_ALLOW_LOOPBACK_HTTP = False
+    #: Brand space: hours an API client's old secret keeps working after a rotation, and
+    #: hours a webhook delivery is signed with both the old and the new key (0 to 720).
+    CLIENT_SECRET_GRACE_HOURS = _env_int("VRM_CLIENT_SECRET_GRACE_HOURS", 24)
+    WEBHOOK_SECRET_OVERLAP_HOURS = _env_int("VRM_WEBHOOK_SECRET_OVERLAP_HOURS", 24)
 
     #: Background jobs (Huey): ``sqlite:///<file>`` (embedded, one machine),
     #: ``redis://host:port/db`` (production: several workers on several machines), or
@@ -266,6 +270,8 @@ class Config:
     SCHEDULE_REMINDERS = _env("VRM_SCHEDULE_REMINDERS", "0 8 * * *")
     #: When a new checkpoint of the public log is signed, if the log grew.
     SCHEDULE_CHECKPOINT = _env("VRM_SCHEDULE_CHECKPOINT", "*/5 * * * *")
+    #: The daily full verification of the consent ledger (privacy office console).
+    SCHEDULE_VERIFY_LEDGER = _env("VRM_SCHEDULE_VERIFY_LEDGER", "41 2 * * *")
     #: A consent that expires within this many days is on "What needs your attention".
     REMINDER_DAYS = _env_int("VRM_REMINDER_DAYS", 30)
 
@@ -301,6 +307,9 @@ class Config:
             )
         if not self.PUBLIC_BASE_URL:
             raise ConfigError("VRM_PUBLIC_BASE_URL must be set, e.g. https://vrm.example.com")
+        for name in ("CLIENT_SECRET_GRACE_HOURS", "WEBHOOK_SECRET_OVERLAP_HOURS"):
+            if not 0 <= getattr(self, name) <= 720:
+                raise ConfigError(f"VRM_{name} must be between 0 and 720 (hours)")
         if self.MAIL_BACKEND not in {"smtp", "outbox"}:
             raise ConfigError("VRM_MAIL_BACKEND must be 'smtp' or 'outbox'")
         if self.MAIL_BACKEND == "smtp" and not self.SMTP_HOST:
@@ -353,6 +362,7 @@ class Config:
             "DELIVER_WEBHOOKS",
             "REMINDERS",
             "CHECKPOINT",
+            "VERIFY_LEDGER",
         ):
             expression = getattr(self, f"SCHEDULE_{name}") or ""
             if expression != "off" and len(expression.split()) != 5:

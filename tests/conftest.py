@@ -175,6 +175,7 @@ def make_account(db_session: Session) -> Callable[..., Account]:
         verified: bool = True,
         role: StaffRole | None = None,
         locale: str | None = None,
+        staff_brand_id: int | None = None,
     ) -> Account:
         registration = service.register_account(
             db_session,
@@ -188,6 +189,7 @@ def make_account(db_session: Session) -> Callable[..., Account]:
             account.email_verified_at = utcnow()
         if role is not None:
             account.staff_role = role.value
+            account.staff_brand_id = staff_brand_id
         db_session.commit()
         return account
 

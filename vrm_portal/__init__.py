@@ -10,7 +10,7 @@ from flask_babel import get_locale, lazy_gettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import INSTANCE_PATH, PROJECT_ROOT, ConfigError, load_config
-from vrm_portal import cli, errors, log_redaction, security_headers
+from vrm_portal import admin, cli, errors, log_redaction, security_headers
 from vrm_portal.accounts import (
     auth_views,
     consumer_two_factor_views,
@@ -28,6 +28,7 @@ from vrm_portal.accounts.social import providers as social_providers
 from vrm_portal.accounts.social import views as social_views
 from vrm_portal.api import oauth as api_oauth
 from vrm_portal.api import views as api_views
+from vrm_portal.brand_space import views as brand_space_views
 from vrm_portal.consent import gpc, signing
 from vrm_portal.consent import views as consent_views
 from vrm_portal.dev_idp import views as dev_idp
@@ -40,6 +41,7 @@ from vrm_portal.log import consumer_views as log_consumer_views
 from vrm_portal.log import signing as log_signing
 from vrm_portal.log import views as log_views
 from vrm_portal.mydata import views as mydata_views
+from vrm_portal.privacy_office import console as privacy_office_console
 from vrm_portal.public import health
 from vrm_portal.public import views as public_views
 from vrm_portal.reminders import views as reminders_views
@@ -49,6 +51,7 @@ from vrm_portal.web import (
     APP_NAME,
     BoundedIntConverter,
     PrintableConverter,
+    keep_staff_in_their_console,
     refuse_json_bodies,
 )
 
@@ -72,6 +75,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     configure_templates(app)
     errors.init_app(app)
     app.before_request(refuse_json_bodies)
+    app.before_request(keep_staff_in_their_console)
     security_headers.init_app(app)
     if app.config["PROXY_HOPS"]:
         hops = app.config["PROXY_HOPS"]
@@ -136,7 +140,10 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(log_views.bp)
     csrf.exempt(log_views.bp)
     app.register_blueprint(log_consumer_views.bp)
+    app.register_blueprint(privacy_office_console.bp)
     app.register_blueprint(cli.bp)
+    admin.init_app(app)
+    app.register_blueprint(brand_space_views.bp)
     limiter.exempt(health.bp)
     if app.config["BENCH_ENDPOINTS"]:
         # The constant-response baseline of bench/brand_api.py; off unless

@@ -131,17 +131,30 @@ def seed_demo() -> None:
 @bp.cli.command("create-staff")
 @click.option("--email", required=True)
 @click.option("--role", type=click.Choice([r.value for r in StaffRole]), required=True)
+@click.option("--brand", "brand_slug", default=None, help="The brand a brand-operator manages.")
 @click.password_option(help="Password for a new account (12 to 128 characters).")
-def create_staff(email: str, role: str, password: str) -> None:
+def create_staff(email: str, role: str, brand_slug: str | None, password: str) -> None:
     """Create a staff account, or give an existing account a staff role."""
+    brand_id = None
+    if role == StaffRole.BRAND_OPERATOR:
+        if not brand_slug:
+            raise click.BadParameter("a brand-operator needs --brand <slug>", param_hint="--brand")
+        brand = brand_by_slug(db.session, brand_slug)
+        if brand is None:
+            raise click.BadParameter(f"no brand {brand_slug!r}", param_hint="--brand")
+        brand_id = brand.id
+    elif brand_slug:
+        raise click.BadParameter("only a brand-operator is bound to a brand", param_hint="--brand")
     try:
-        account = service.create_staff_account(db.session, email, password, StaffRole(role))
+        account = service.create_staff_account(
+            db.session, email, password, StaffRole(role), brand_id=brand_id
+        )
     except errors.InvalidEmail as exc:
         raise click.BadParameter(f"not a valid email address ({exc.reason})") from exc
     except errors.PasswordRejected as exc:
         raise click.BadParameter(f"password refused: {exc.reason}") from exc
     db.commit()
-    click.echo(f"{account.email} is now {role}.")
+    click.echo(f"{account.email} is now {role}" + (f" of {brand_slug}." if brand_id else "."))
 
 
 @bp.cli.command("reset-two-factor")

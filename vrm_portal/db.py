@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, make_url
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -73,6 +73,9 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+#: Seconds a new PostgreSQL connection may take before the attempt fails.
+CONNECT_TIMEOUT_SECONDS = 5
+
 #: Execution options of a connection that only reads: ``conn.execution_options(**READ_ONLY)``.
 READ_ONLY: dict[str, Any] = {"vrm_read_only": True}
 
@@ -83,6 +86,13 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         _make_sqlite_transactional(engine)
         return engine
+    # A connection is tested before use (``pool_pre_ping``): after the database restarts
+    # or drops its connections, the pool replaces the dead ones and the next request
+    # succeeds, with no restart of the portal. A database that does not answer at all
+    # fails a connection attempt after CONNECT_TIMEOUT_SECONDS rather than the kernel's
+    # minutes (the request then answers 503, errors.py).
+    if "connect_timeout" not in make_url(url).query:
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

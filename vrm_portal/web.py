@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, has_request_context, request, url_for
+from flask import abort, current_app, flash, has_request_context, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.routing import IntegerConverter, Map, UnicodeConverter
 
 from vrm_portal.accounts.history import ClientInfo
+from vrm_portal.errors import render_error
+from vrm_portal.staff_home import home_url
 
 #: The product's name, in page titles, emails and exports.
 APP_NAME = "VRM Portal"
@@ -73,6 +78,44 @@ def refuse_json_bodies() -> None:
         return  # no such page or method: the routing error (404, 405 with Allow) answers
     if request.is_json:
         abort(415)
+
+
+#: The consumer's features (consents, interests and plans, my data, export, erasure,
+#: attention emails, proofs): a staff account is sent to its console instead.
+CONSUMER_BLUEPRINTS = frozenset(
+    {"consent", "interests", "mydata", "export", "erasure", "reminders", "proofs"}
+)
+#: Pages outside those blueprints that are a consumer's home: the front page and the
+#: account overview (where every sign-in lands).
+CONSUMER_HOMES = frozenset({"public.index", "account.overview"})
+#: Public documents inside the consumer blueprints, for anyone.
+_PUBLIC_ENDPOINTS = frozenset({"export.schema", "export.versioned_schema"})
+
+
+def keep_staff_in_their_console() -> ResponseReturnValue | None:
+    """Before each request: staff accounts do not use consumer features.
+
+    A signed-in staff member who opens a consumer page (or the front page, or the
+    account overview where a sign-in lands) is redirected to their console
+    (``staff_home.home_url``). While their role's console does not exist, the consumer
+    features answer 403 with a message, and the account overview stays.
+    """
+    endpoint = request.endpoint or ""
+    if request.blueprint not in CONSUMER_BLUEPRINTS and endpoint not in CONSUMER_HOMES:
+        return None
+    if endpoint in _PUBLIC_ENDPOINTS or not current_user.is_authenticated:
+        return None
+    account = current_user.account
+    if account.staff_role is None:
+        return None
+    target = home_url(account)
+    if target is None:
+        if endpoint in CONSUMER_HOMES:
+            return None
+        return render_error(403, _("Staff accounts do not use the consumer pages."))
+    if endpoint not in CONSUMER_HOMES:
+        flash(_("Staff accounts do not use the consumer pages: here is your console."), "info")
+    return redirect(target)
 
 
 class BoundedIntConverter(IntegerConverter):

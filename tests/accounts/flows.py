@@ -60,8 +60,11 @@ def error_summary(response: Any) -> str:
 
 
 def is_signed_in(client: FlaskClient) -> bool:
-    """Whether the browser reaches its account page (a signed-out one is sent to /login)."""
-    response = client.get("/account/")
+    """Whether the browser reaches its account pages (a signed-out one is sent to /login).
+
+    The sessions page, not the overview: staff are sent from the overview to their console.
+    """
+    response = client.get("/account/sessions")
     if response.status_code == 200:
         return True
     assert response.status_code == 302, response.status_code

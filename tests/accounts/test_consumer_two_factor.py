@@ -43,7 +43,7 @@ def turn_on(client: FlaskClient) -> tuple[pyotp.TOTP, list[str]]:
 
 
 def sign_out(client: FlaskClient) -> None:
-    submit(client, "/logout", {}, form_page="/account/")
+    submit(client, "/logout", {}, form_page="/account/sessions")
 
 
 def password_step(client: FlaskClient, email: str = "alice@example.com"):

@@ -54,7 +54,7 @@ def sign_in_with_passkey(client: FlaskClient, authenticator: SoftAuthenticator, 
 
 
 def sign_out(client: FlaskClient) -> None:
-    submit(client, "/logout", {}, form_page="/account/")
+    submit(client, "/logout", {}, form_page="/account/sessions")
     assert not is_signed_in(client)
 
 

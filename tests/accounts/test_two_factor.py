@@ -40,13 +40,17 @@ def test_staff_password_alone_does_not_sign_in(client, make_account):
     make_account("dpo@example.com", role=StaffRole.DPO)
     response = _password_step(client, "dpo@example.com")
     assert response.location == "/login/two-factor/setup"
-    assert client.get("/account/").status_code == 302
+    assert client.get("/account/sessions").status_code == 302
 
 
 def test_staff_enrol_an_app_then_are_signed_in(client, make_account, db_session):
     make_account("dpo@example.com", role=StaffRole.DPO)
     _enrol(client, "dpo@example.com")
-    page = client.get("/account/")
+    # Staff land on their console, not on the consumer's account overview.
+    landing = client.get("/account/")
+    assert landing.status_code == 302
+    assert landing.location == "/office/"
+    page = client.get("/office/")
     assert page.status_code == 200
     assert "Two-step verification is on for your account." in page.get_data(as_text=True)
     account = db_session.scalars(select(Account).where(Account.email == "dpo@example.com")).one()
@@ -70,7 +74,7 @@ def test_a_wrong_enrolment_code_is_refused_and_enables_nothing(client, make_acco
     response = submit(client, "/login/two-factor/setup", {"code": wrong})
     assert response.status_code == 422
     assert "This code is not right" in response.get_data(as_text=True)
-    assert client.get("/account/").status_code == 302
+    assert client.get("/account/sessions").status_code == 302
     account = db_session.scalars(select(Account).where(Account.email == "dpo@example.com")).one()
     assert account.totp_enabled_at is None
 
@@ -78,32 +82,32 @@ def test_a_wrong_enrolment_code_is_refused_and_enables_nothing(client, make_acco
 def test_enrolled_staff_give_a_code_at_each_sign_in(client, make_account):
     make_account("dpo@example.com", role=StaffRole.DPO)
     secret = _enrol(client, "dpo@example.com")
-    submit(client, "/logout", {}, form_page="/account/")
+    submit(client, "/logout", {}, form_page="/account/sessions")
     assert _password_step(client, "dpo@example.com").location == "/login/two-factor"
     response = submit(client, "/login/two-factor", {"code": _code(secret, 1)})
     assert response.status_code == 302
-    assert client.get("/account/").status_code == 200
+    assert client.get("/account/sessions").status_code == 200
 
 
 def test_a_code_is_accepted_only_once(client, make_account):
     make_account("dpo@example.com", role=StaffRole.DPO)
     secret = _enrol(client, "dpo@example.com")
-    submit(client, "/logout", {}, form_page="/account/")
+    submit(client, "/logout", {}, form_page="/account/sessions")
     _password_step(client, "dpo@example.com")
     code = _code(secret, 1)
     assert submit(client, "/login/two-factor", {"code": code}).status_code == 302
-    submit(client, "/logout", {}, form_page="/account/")
+    submit(client, "/logout", {}, form_page="/account/sessions")
     _password_step(client, "dpo@example.com")
     replay = submit(client, "/login/two-factor", {"code": code})
     assert replay.status_code == 422
     assert "already used" in replay.get_data(as_text=True)
-    assert client.get("/account/").status_code == 302
+    assert client.get("/account/sessions").status_code == 302
 
 
 def test_wrong_codes_are_recorded_in_the_security_history(client, make_account, db_session):
     account = make_account("dpo@example.com", role=StaffRole.DPO)
     _enrol(client, "dpo@example.com")
-    submit(client, "/logout", {}, form_page="/account/")
+    submit(client, "/logout", {}, form_page="/account/sessions")
     _password_step(client, "dpo@example.com")
     submit(client, "/login/two-factor", {"code": "000000x"})
     kinds = db_session.scalars(
@@ -139,7 +143,7 @@ def test_operator_can_reset_a_lost_authenticator(app, client, make_account, db_s
         args=["vrm", "reset-two-factor", "--email", "dpo@example.com"]
     )
     assert result.exit_code == 0, result.output
-    submit(client, "/logout", {}, form_page="/account/")
+    submit(client, "/logout", {}, form_page="/account/sessions")
     assert _password_step(client, "dpo@example.com").location == "/login/two-factor/setup"
 
 
@@ -180,7 +184,7 @@ def test_someone_past_the_password_once_does_not_learn_the_owners_key(
     _password_step(intruder, "dpo@example.com")
     later = submit(intruder, "/login/two-factor", {"code": _code(intruders_key, 1)})
     assert later.status_code == 422
-    assert intruder.get("/account/").status_code == 302
+    assert intruder.get("/account/sessions").status_code == 302
 
 
 def test_each_sign_in_gets_a_new_key_and_the_earlier_one_stops_working(

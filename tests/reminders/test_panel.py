@@ -112,5 +112,14 @@ def test_staff_accounts_get_no_panel(client, make_account, give):
     code = pyotp.TOTP(match.group(1).replace(" ", "")).at(time.time())
     assert submit(client, "/login/two-factor/setup", {"code": code}).status_code == 302
 
-    assert panel(client) is None
-    assert client.get("/account/attention-emails").status_code == 404
+    # Staff do not use the consumer pages: they are sent to their console, which has no
+    # panel, and neither has the attention emails' setting.
+    home = client.get(HOME)
+    assert home.status_code == 302
+    assert home.location == "/office/"
+    console = client.get("/office/")
+    assert console.status_code == 200
+    assert 'aria-labelledby="attention-title"' not in console.get_data(as_text=True)
+    setting = client.get("/account/attention-emails")
+    assert setting.status_code == 302
+    assert setting.location == "/office/"

@@ -69,6 +69,9 @@ def resume_session(session: Session, token: str, *, idle_timeout: timedelta) -> 
     if auth_session is None or auth_session.revoked_at is not None:
         return None
     now = utcnow()
+    if auth_session.account.disabled_at is not None:
+        _revoke(auth_session, "disabled", now)
+        return None
     if auth_session.expires_at <= now:
         _revoke(auth_session, "expired", now)
         return None

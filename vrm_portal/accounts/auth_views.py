@@ -193,6 +193,10 @@ def login() -> ResponseReturnValue:
             )
         except errors.InvalidCredentials:
             form.form_errors.append(_("The email address or the password is not right."))
+        except errors.AccountDisabled:
+            form.form_errors.append(
+                _("This account is disabled. Ask an administrator of the portal to enable it.")
+            )
         except errors.EmailNotVerified as exc:
             send_verification(exc.account)
             form.form_errors.append(

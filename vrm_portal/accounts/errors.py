@@ -29,6 +29,10 @@ class InvalidCredentials(AccountError):
     """Unknown email or wrong password: deliberately the same error for both."""
 
 
+class AccountDisabled(AccountError):
+    """An admin disabled this (staff) account: it cannot sign in."""
+
+
 class EmailNotVerified(AccountError):
     def __init__(self, account: Account) -> None:
         super().__init__("email not verified")

@@ -17,6 +17,8 @@ from vrm_portal.db import Base
 class StaffRole(enum.StrEnum):
     DPO = "dpo"
     ADMIN = "admin"
+    #: Manages one brand's API clients and webhooks; never sees consumer data.
+    BRAND_OPERATOR = "brand-operator"
 
 
 class TokenPurpose(enum.StrEnum):
@@ -71,7 +73,15 @@ class Account(Base):
 
     __tablename__ = "accounts"
     __table_args__ = (
-        CheckConstraint("staff_role IN ('dpo', 'admin')", name="staff_role_known"),
+        CheckConstraint(
+            "staff_role IN ('dpo', 'admin', 'brand-operator')", name="staff_role_known"
+        ),
+        # A brand operator is bound to exactly one brand; nobody else is bound to one.
+        CheckConstraint(
+            "CASE WHEN staff_role = 'brand-operator' THEN staff_brand_id IS NOT NULL"
+            " ELSE staff_brand_id IS NULL END",
+            name="staff_brand_only_for_operators",
+        ),
         CheckConstraint("locale IN ('en', 'fr')", name="locale_known"),
     )
 
@@ -85,11 +95,17 @@ class Account(Base):
     #: Preferred interface language; None means "follow the browser".
     locale: Mapped[str | None] = mapped_column(String(8))
     staff_role: Mapped[str | None] = mapped_column(String(16))
+    #: The brand a ``brand-operator`` manages (None for everyone else).
+    staff_brand_id: Mapped[int | None] = mapped_column(
+        ForeignKey("brands.id", ondelete="RESTRICT"), index=True
+    )
     #: Base32 TOTP secret of a staff member; authoritative once ``totp_enabled_at`` is set.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled_at: Mapped[datetime | None]
     #: Time step of the last accepted code, so that no code is accepted twice.
     totp_last_step: Mapped[int | None]
+    #: Set when an admin disables a staff account: it can no longer sign in.
+    disabled_at: Mapped[datetime | None]
     #: Profile: what a brand may read, each field only under a consent that covers it
     #: (names under any channel purpose, the phone under SMS, the address under post).
     given_name: Mapped[str] = mapped_column(String(80), default="", server_default="")

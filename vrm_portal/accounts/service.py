@@ -22,6 +22,7 @@ from vrm_portal.accounts.email_tokens import (
     use_email_token,
 )
 from vrm_portal.accounts.errors import (
+    AccountDisabled,
     EmailNotVerified,
     InvalidCredentials,
     InvalidEmail,
@@ -177,6 +178,8 @@ def authenticate(
     if not valid:
         record_event(session, account, EventKind.SIGN_IN_FAILED, client)
         raise InvalidCredentials()
+    if account.disabled_at is not None:
+        raise AccountDisabled()
     if account.password_hash and passwords.needs_rehash(account.password_hash):
         account.password_hash = passwords.hash_password(password)
     if not account.is_verified:
@@ -348,12 +351,17 @@ def count_accounts(session: Session) -> int:
     return session.scalar(select(func.count(Account.id))) or 0
 
 
-def create_staff_account(session: Session, email: str, password: str, role: StaffRole) -> Account:
+def create_staff_account(
+    session: Session, email: str, password: str, role: StaffRole, *, brand_id: int | None = None
+) -> Account:
     """Create (or promote) a verified staff account; used by the operator CLI.
 
-    A promoted account's sessions end: its next sign-in starts a new session, through the
-    staff second factor.
+    A ``brand-operator`` is bound to the brand ``brand_id`` (required for that role, refused
+    for the others). A promoted account's sessions end: its next sign-in starts a new
+    session, through the staff second factor.
     """
+    if (role == StaffRole.BRAND_OPERATOR) != (brand_id is not None):
+        raise ValueError("a brand operator needs a brand, and only a brand operator has one")
     normalised = normalise_email(email)
     account = session.scalars(select(Account).where(Account.email == normalised)).one_or_none()
     if account is None:
@@ -366,9 +374,10 @@ def create_staff_account(session: Session, email: str, password: str, role: Staf
         )
         session.add(account)
         session.flush()
-    if account.staff_role != role.value:
+    if account.staff_role != role.value or account.staff_brand_id != brand_id:
         revoke_other_sessions(session, account, keep=None, reason="privilege_changed")
     account.staff_role = role.value
+    account.staff_brand_id = brand_id
     session.flush()
     record_event(session, account, EventKind.STAFF_ROLE_GRANTED, role=role.value)
     return account

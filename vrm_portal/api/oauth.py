@@ -61,7 +61,8 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return secrets.compare_digest(self.row.secret_hash, hash_secret(client_secret))
+        # The secret before the last rotation also works while its grace period lasts.
+        return clients.digest_matches(self.row, hash_secret(client_secret), utcnow())
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return endpoint == "token" and method == "client_secret_basic"

@@ -126,6 +126,8 @@ def revoke_client(session: Session, client_id: str, now: datetime) -> ApiClient:
         raise ClientError(f"no API client {client_id!r}")
     if client.revoked_at is None:
         client.revoked_at = now
+        client.previous_secret_hash = None
+        client.previous_secret_expires_at = None
         session.execute(
             update(ApiToken)
             .where(ApiToken.client_pk == client.id, ApiToken.revoked_at.is_(None))
@@ -133,6 +135,40 @@ def revoke_client(session: Session, client_id: str, now: datetime) -> ApiClient:
         )
         session.flush()
     return client
+
+
+#: Compared with when a client has no previous secret, so every check compares twice.
+_NO_DIGEST = "0" * 64
+
+
+def digest_matches(client: ApiClient, digest: str, now: datetime) -> bool:
+    """Whether ``digest`` (``hash_secret`` of what was sent) is that of the client's
+    secret, or of the one its last rotation replaced while that one's grace period lasts.
+    Both digests are always compared, so the time taken does not tell which matched."""
+    current = secrets.compare_digest(client.secret_hash, digest)
+    previous = secrets.compare_digest(client.previous_secret_hash or _NO_DIGEST, digest)
+    in_grace = (
+        client.previous_secret_hash is not None
+        and client.previous_secret_expires_at is not None
+        and client.previous_secret_expires_at > now
+    )
+    return current or (previous and in_grace)
+
+
+def rotate_secret(session: Session, client: ApiClient, now: datetime, grace: timedelta) -> str:
+    """Give ``client`` a new secret; returns it (shown once). The secret it replaces keeps
+    working for ``grace`` (zero: it stops at once), so the brand can deploy the new one
+    without downtime; a secret replaced earlier stops now. Tokens already issued live on
+    until they expire: revoke the client to stop them."""
+    if client.revoked_at is not None:
+        raise ClientError(f"the API client {client.client_id} is revoked")
+    secret = new_secret()
+    client.previous_secret_hash = client.secret_hash if grace > timedelta(0) else None
+    client.previous_secret_expires_at = now + grace if grace > timedelta(0) else None
+    client.secret_hash = hash_secret(secret)
+    client.secret_rotated_at = now
+    session.flush()
+    return secret
 
 
 def store_token(

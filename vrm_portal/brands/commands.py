@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from vrm_portal.brands import clients
@@ -124,9 +126,43 @@ def revoke_client_command(client_id: str) -> None:
     click.echo(f"Revoked {client.client_id} ({client.brand.slug}).")
 
 
+@click.command("rotate-client")
+@click.argument("client_id")
+@click.option(
+    "--grace-hours",
+    type=click.IntRange(0, 720),
+    default=None,
+    help="Hours the old secret keeps working (default: VRM_CLIENT_SECRET_GRACE_HOURS).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def rotate_client_command(client_id: str, grace_hours: int | None, as_json: bool) -> None:
+    """Give a client a new secret, shown only this once; the old one works for a while."""
+    client = clients.find_client(db.session, client_id)
+    if client is None:
+        raise click.UsageError(f"no API client {client_id!r}")
+    hours = current_app.config["CLIENT_SECRET_GRACE_HOURS"] if grace_hours is None else grace_hours
+    try:
+        secret = clients.rotate_secret(db.session, client, utcnow(), timedelta(hours=hours))
+    except clients.ClientError as error:
+        raise click.UsageError(str(error)) from None
+    db.commit()
+    until = _when(client.previous_secret_expires_at)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"client_id": client.client_id, "client_secret": secret, "old_secret_until": until}
+            )
+        )
+        return
+    click.echo(f"New secret for {client.client_id} (shown only now, store it safely): {secret}")
+    click.echo(f"The old secret works until {until}." if until else "The old secret stopped.")
+
+
 COMMANDS = [
     list_brands_command,
     create_client_command,
     list_clients_command,
     revoke_client_command,
+    rotate_client_command,
 ]

@@ -106,14 +106,15 @@ class BrandChange(Base):
 
 
 class ApiClient(Base):
-    """A brand's API client (OAuth2 client-credentials). The secret is stored hashed."""
+    """A brand's API client (OAuth2 client-credentials). The secret is stored hashed
+    (SHA-256: see ``brands.clients``)."""
 
     __tablename__ = "api_clients"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    #: Argon2id PHC string of the client secret.
+    #: SHA-256 hex digest of the client secret.
     secret_hash: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(120), default="")
     #: Space-separated scopes the client may ask for.
@@ -121,6 +122,11 @@ class ApiClient(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    #: Digest of the secret replaced by the last rotation, still accepted until
+    #: ``previous_secret_expires_at`` (the grace period), then ignored.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(255))
+    previous_secret_expires_at: Mapped[datetime | None]
+    secret_rotated_at: Mapped[datetime | None]
 
     brand: Mapped[Brand] = relationship()
 

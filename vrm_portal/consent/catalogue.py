@@ -8,10 +8,11 @@ after which earlier consents show as "needs your renewal".
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,8 +29,20 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
 
+#: Characters no text of the catalogue may hold (line breaks and tabs are allowed): a NUL
+#: cannot even be stored by PostgreSQL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise ValueError("control characters are not allowed")
+        return value
 
 
 class PurposeText(_Strict):
@@ -67,9 +80,30 @@ class BrandSpec(_Strict):
     purposes: list[PurposeSpec] = Field(default_factory=list)
     topics: list[TopicSpec] = Field(default_factory=list)
 
+    @field_validator("purposes", "topics")
+    @classmethod
+    def _keys_unique(cls, items: list[PurposeSpec] | list[TopicSpec]) -> Any:
+        _refuse_repeats([item.key for item in items], "key")
+        return items
+
 
 class CatalogueSpec(_Strict):
     brands: list[BrandSpec]
+
+    @field_validator("brands")
+    @classmethod
+    def _slugs_unique(cls, brands: list[BrandSpec]) -> list[BrandSpec]:
+        _refuse_repeats([brand.slug for brand in brands], "slug")
+        return brands
+
+
+def _refuse_repeats(keys: list[str], name: str) -> None:
+    """A key given twice in one list would be imported twice over itself: refused."""
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise ValueError(f"the {name} {key!r} is given more than once")
+        seen.add(key)
 
 
 def content_hash(text: PurposeText) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -300,9 +300,17 @@ def _event_id_in(body: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def verify(connection: Connection, *, batch: int = 10_000) -> Verification:
+def verify(
+    connection: Connection,
+    *,
+    batch: int = 10_000,
+    progress: Callable[[int], None] | None = None,
+) -> Verification:
     """Check every event in order: numbering, hash, link to the previous event, and that
     the indexed columns say what the hashed document says. Stops at the first bad event.
+
+    ``progress`` is called after each batch with the number of events checked so far
+    (the privacy office's progress bar).
 
     The body's keys are sorted, so each column sits at a known place: four substring
     tests check the link and all six columns at once (the slow path names the culprit).
@@ -328,6 +336,8 @@ def verify(connection: Connection, *, batch: int = 10_000) -> Verification:
             prev_hex = stored.hex()
             expected_seq += 1
             checked += 1
+        if progress is not None:
+            progress(checked)
     head = connection.execute(select(LedgerHead.seq, LedgerHead.hash)).first()
     if head is not None and (head.seq != checked or bytes(head.hash).hex() != prev_hex):
         return Verification(

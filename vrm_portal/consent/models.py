@@ -55,6 +55,8 @@ class CollectionMethod(enum.StrEnum):
     STAFF = "staff"
     #: The consumer erased their account: every consent still standing ends with it.
     ERASURE = "erasure"
+    #: The brand retired the purpose: every consent to it ended with it.
+    PURPOSE_RETIRED = "purpose-retired"
 
 
 class ConsentStatus(enum.StrEnum):
@@ -94,6 +96,8 @@ class Purpose(Base):
     current_version: Mapped[int] = mapped_column(default=1)
     position: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When the purpose was retired: no longer asked, its consents withdrawn.
+    retired_at: Mapped[datetime | None]
 
     brand: Mapped[Brand] = relationship()
     versions: Mapped[list[PurposeVersion]] = relationship(

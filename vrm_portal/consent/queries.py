@@ -69,7 +69,11 @@ def purpose_views(
     purposes = list(
         session.scalars(
             select(Purpose)
-            .where(Purpose.brand_id == brand.id, Purpose.current_version > 0)
+            .where(
+                Purpose.brand_id == brand.id,
+                Purpose.current_version > 0,
+                Purpose.retired_at.is_(None),
+            )
             .order_by(Purpose.position, Purpose.id)
         )
     )

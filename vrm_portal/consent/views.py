@@ -152,7 +152,8 @@ def choose(brand_slug: str, purpose_key: str) -> ResponseReturnValue:
             _("That choice could not be understood. Please use the buttons on this page."), "error"
         )
         return redirect(url_for(".brand", brand_slug=brand_slug)), 303
-    if purpose is None:
+    if purpose is None or (purpose.retired_at is not None and form.choice.data == "grant"):
+        # Unknown, or retired (no longer asked: it can still be withdrawn).
         flash(
             _("This brand does not ask for that consent (any more). Nothing was recorded."), "error"
         )

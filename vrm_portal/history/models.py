@@ -1,4 +1,5 @@
-"""Interactions pushed by brands, and the access records of brands' reads."""
+"""Interactions pushed by brands, the access records of brands' reads, and the privacy
+office's look-ups of consumer data."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vrm_portal.brands.models import Brand
@@ -83,3 +84,38 @@ class AccessRecord(Base):
     count: Mapped[int]
     #: Field names the response carried (the union over the page).
     fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class LookupKind(enum.StrEnum):
+    SEARCH = "search"
+    EVENT = "event"
+    EXPORT = "export"
+    REQUEST = "request"
+
+
+class StaffAccess(Base):
+    """One console page (or export) that showed data about consumers to a staff member.
+
+    The consumer is named by their ledger subject key (no foreign key, as in the ledger):
+    the row is pseudonymous, outlives an erasure, and is what "Who read my data" shows.
+    A search that is not about one consumer (a brand, a method) has no subject key.
+    """
+
+    __tablename__ = "staff_accesses"
+    __table_args__ = (
+        Index("ix_staff_accesses_subject_key_at", "subject_key", "at"),
+        Index("ix_staff_accesses_staff_id_at", "staff_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The staff member, copied (not a foreign key): the record outlives their account.
+    staff_id: Mapped[int | None]
+    staff_email: Mapped[str] = mapped_column(String(254))
+    subject_key: Mapped[str | None] = mapped_column(String(64))
+    #: ``search``, ``event``, ``export`` or ``request`` (``LookupKind``).
+    kind: Mapped[str] = mapped_column(String(16))
+    #: What was looked at: the filters, the event's sequence number (no email address).
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The reason typed in (free text or a ticket reference).
+    reason: Mapped[str] = mapped_column(Text, default="")

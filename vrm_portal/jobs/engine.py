@@ -28,6 +28,7 @@ from huey import Huey, crontab
 from huey.consumer import Consumer, Scheduler
 from huey.exceptions import RetryTask
 from huey.storage import RedisStorage, SqliteStorage
+from redis import ConnectionPool
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -65,6 +66,7 @@ SCHEDULES: dict[str, str] = {
     "DELIVER_WEBHOOKS": "schedule.deliver_webhooks",
     "REMINDERS": "schedule.reminders",
     "CHECKPOINT": "schedule.checkpoint",
+    "VERIFY_LEDGER": "schedule.verify_ledger",
 }
 
 
@@ -142,6 +144,10 @@ class JobEngine:
         )
 
 
+#: Seconds a Redis queue may take to connect or answer (see ``_storage_settings``).
+REDIS_TIMEOUT_SECONDS = 3
+
+
 def _storage_settings(url: str) -> dict[str, Any]:
     if url == "immediate":
         return {"immediate": True}
@@ -150,7 +156,16 @@ def _storage_settings(url: str) -> dict[str, Any]:
         path.parent.mkdir(parents=True, exist_ok=True)
         return {"storage_class": SqliteStorage, "filename": str(path)}
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return {"storage_class": RedisStorage, "url": url}
+        # A Redis that hangs (partitioned, stuck) must not hold a request's hand-over after
+        # its commit, nor a worker, for ever: give up after a few seconds (the job row stays
+        # queued and the recovery pass hands it over later). The consumer's blocking read
+        # waits 1 s, well within. Settings in the URL's query string win.
+        pool = ConnectionPool.from_url(
+            url,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+        )
+        return {"storage_class": RedisStorage, "connection_pool": pool}
     raise ScheduleError(
         f"VRM_JOBS_URL {url!r}: use sqlite:///<file>, redis://host:port/db or immediate"
     )

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from vrm_portal.brands.models import ApiClient, Brand, BrandRelationship
 from vrm_portal.history.coverage import covered_record_ids
-from vrm_portal.history.models import AccessKind, AccessRecord
+from vrm_portal.history.models import AccessKind, AccessRecord, StaffAccess
 
 DEFAULT_PER_PAGE = 25
 
@@ -164,3 +164,31 @@ def reads_of(
             )
         )
     return ReadsPage(items=items, page=number, pages=pages, total=total)
+
+
+@dataclass(frozen=True)
+class OfficeLookup:
+    """A look-up of the consumer's data by the portal's privacy office."""
+
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class OfficeLookups:
+    items: list[OfficeLookup]
+    total: int
+
+
+def office_lookups_of(session: Session, subject_key: str, *, limit: int = 50) -> OfficeLookups:
+    """The privacy office's look-ups that showed the consumer's data, newest first (the
+    ``limit`` newest, and how many there are in all)."""
+    mine = StaffAccess.subject_key == subject_key
+    total = session.scalar(select(func.count()).select_from(StaffAccess).where(mine)) or 0
+    rows = session.execute(
+        select(StaffAccess.at, StaffAccess.reason)
+        .where(mine)
+        .order_by(StaffAccess.at.desc(), StaffAccess.id.desc())
+        .limit(limit)
+    )
+    return OfficeLookups([OfficeLookup(at, reason) for at, reason in rows], int(total))

@@ -85,6 +85,7 @@ _METHOD_LABELS = {
     "import": _l("Imported"),
     "api": _l("Through the brand"),
     "staff": _l("By our privacy office"),
+    "purpose-retired": _l("The brand stopped asking for this consent"),
 }
 
 

@@ -115,6 +115,7 @@ def show_access() -> ResponseReturnValue:
     slug = selected.slug if selected else None
     return render_template(
         "mydata/access.html",
+        office=access.office_lookups_of(db.session, account.subject_key),
         summary=summary,
         reads=reads,
         brands=brands,

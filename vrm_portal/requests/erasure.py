@@ -88,6 +88,12 @@ ERASED_TABLES: tuple[Table, ...] = (
 #: Tables whose rows outlive the account, unlinked (``account_id`` set to NULL).
 KEPT_WITHOUT_LINK: tuple[Table, ...] = (_table(DataRequest),)
 
+#: Tables that point only at staff accounts (who wrote a text draft, who invited whom).
+#: Staff accounts do not ask for erasure (the request pages turn staff away; staff are
+#: disabled in the administration console instead), and these foreign keys are
+#: ``ON DELETE SET NULL`` should an operator remove a staff account by hand.
+STAFF_ONLY_TABLES: frozenset[str] = frozenset({"text_drafts", "staff_invitations"})
+
 
 @dataclass(frozen=True)
 class Erased:

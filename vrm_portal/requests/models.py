@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vrm_portal.clock import utcnow
@@ -25,6 +25,13 @@ class RequestStatus(enum.StrEnum):
     COMPLETED = "completed"
     #: An erasure the consumer called off during the grace period.
     CANCELLED = "cancelled"
+
+
+class ReceivedVia(enum.StrEnum):
+    PORTAL = "portal"
+    #: Received outside the portal and recorded by the privacy office.
+    POST = "post"
+    EMAIL = "email"
 
 
 class ExportFormat(enum.StrEnum):
@@ -60,6 +67,8 @@ class DataRequest(Base):
         Index("ix_data_requests_account_id_requested_at", "account_id", "requested_at", "id"),
         # The erasure worker's scan: WHERE status = 'scheduled' AND due_at <= now.
         Index("ix_data_requests_status_due_at", "status", "due_at"),
+        # The privacy office's queue, oldest first, by type and status.
+        Index("ix_data_requests_kind_status_requested_at", "kind", "status", "requested_at"),
         # At most one pending erasure per account, whatever the race.
         Index(
             "uq_data_requests_one_scheduled_erasure",
@@ -86,3 +95,10 @@ class DataRequest(Base):
     cancelled_at: Mapped[datetime | None]
     #: Outcome without personal data: rows erased per table, brands told, failed attempts.
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: ``portal``, or ``post`` / ``email`` for a request the privacy office recorded.
+    received_via: Mapped[str] = mapped_column(
+        String(16), default=ReceivedVia.PORTAL.value, server_default=ReceivedVia.PORTAL.value
+    )
+    #: The privacy officer who recorded a request received outside the portal, and why.
+    recorded_by_email: Mapped[str | None] = mapped_column(String(254))
+    recorded_reason: Mapped[str | None] = mapped_column(Text)

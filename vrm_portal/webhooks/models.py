@@ -25,8 +25,28 @@ class WebhookEndpoint(Base):
     secret: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None]
+    #: The key replaced by the last rotation: deliveries are signed with both keys until
+    #: ``previous_secret_expires_at`` (the overlap), so the brand can switch at leisure.
+    previous_secret: Mapped[str | None] = mapped_column(String(128))
+    previous_secret_expires_at: Mapped[datetime | None]
+    secret_rotated_at: Mapped[datetime | None]
 
     brand: Mapped[Brand] = relationship()
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The keys a delivery signed at ``now`` carries a signature for, newest first."""
+        return signing_secrets(
+            self.secret, self.previous_secret, self.previous_secret_expires_at, now
+        )
+
+
+def signing_secrets(
+    secret: str, previous: str | None, previous_until: datetime | None, now: datetime
+) -> list[str]:
+    """``[secret]``, or ``[secret, previous]`` while a rotation's overlap lasts."""
+    if previous and previous_until is not None and previous_until > now:
+        return [secret, previous]
+    return [secret]
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -69,6 +89,21 @@ class WebhookAttempt(Base):
         ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
     )
     attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None]
+    error: Mapped[str] = mapped_column(Text, default="")
+    duration_ms: Mapped[int] = mapped_column(default=0)
+
+
+class WebhookPing(Base):
+    """A test request sent to an endpoint from the brand space, and the answer it got."""
+
+    __tablename__ = "webhook_pings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     status_code: Mapped[int | None]
     error: Mapped[str] = mapped_column(Text, default="")
     duration_ms: Mapped[int] = mapped_column(default=0)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from vrm_portal.brands.models import Brand
+from vrm_portal.brands.models import Brand, BrandChange
+from vrm_portal.jobs.engine import note_webhooks_due
 from vrm_portal.webhooks.models import (
     DeliveryStatus,
     WebhookAttempt,
@@ -111,6 +112,8 @@ def validate_url(url: str, *, allow_loopback_http: bool) -> str:
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         raise UrlTooLong(len(url))
+    if any(ord(character) < 32 or ord(character) == 127 for character in url):
+        raise MalformedUrl("it contains control characters")
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -241,3 +244,125 @@ def retry_failed(session: Session, endpoint_id: int | None, now: datetime) -> in
     ids = list(session.scalars(statement.returning(WebhookDelivery.id)))
     session.flush()
     return len(ids)
+
+
+class EndpointDisabled(WebhookError):
+    def __init__(self, endpoint_id: int) -> None:
+        self.endpoint_id = endpoint_id
+        super().__init__(f"webhook endpoint #{endpoint_id} is disabled")
+
+
+class UnknownDelivery(WebhookError):
+    def __init__(self, delivery_id: int) -> None:
+        self.delivery_id = delivery_id
+        super().__init__(f"no delivery #{delivery_id} for this endpoint")
+
+
+def find_endpoint(session: Session, brand: Brand, endpoint_id: int) -> WebhookEndpoint:
+    """``brand``'s endpoint ``endpoint_id``, or ``UnknownEndpoint`` (another brand's too)."""
+    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or endpoint.brand_id != brand.id:
+        raise UnknownEndpoint(endpoint_id)
+    return endpoint
+
+
+def rotate_secret(
+    session: Session, endpoint: WebhookEndpoint, now: datetime, overlap: timedelta
+) -> str:
+    """Give ``endpoint`` a new signing key; returns it (shown once).
+
+    For ``overlap`` every delivery carries two signatures, one with each key, so the
+    brand's receiver keeps accepting deliveries whichever key it holds while it switches;
+    after that only the new key signs. A key replaced earlier stops signing now.
+    """
+    if endpoint.disabled_at is not None:
+        raise EndpointDisabled(endpoint.id)
+    secret = new_secret()
+    keep = overlap > timedelta(0)
+    endpoint.previous_secret = endpoint.secret if keep else None
+    endpoint.previous_secret_expires_at = now + overlap if keep else None
+    endpoint.secret = secret
+    endpoint.secret_rotated_at = now
+    session.flush()
+    return secret
+
+
+class AlreadyQueued(WebhookError):
+    def __init__(self, delivery: WebhookDelivery) -> None:
+        self.delivery = delivery
+        super().__init__(f"delivery #{delivery.id} is already waiting to be sent")
+
+
+@dataclass(frozen=True)
+class DeliveryLine:
+    """A delivery of the log: the change it carries and its last attempt."""
+
+    delivery: WebhookDelivery
+    change_kind: str
+    last_attempt: WebhookAttempt | None
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    lines: list[DeliveryLine]
+    #: The id to pass as ``before`` for the next (older) page, or None on the last one.
+    next_before: int | None
+
+
+def delivery_log(
+    session: Session, endpoint: WebhookEndpoint, *, before: int | None = None, limit: int = 25
+) -> DeliveryPage:
+    """The endpoint's deliveries, newest first (keyset pages on the id), each with the
+    kind of change it carries and its last attempt. No consumer data: the pairwise id
+    stays in the feed."""
+    query = (
+        select(WebhookDelivery, BrandChange.kind)
+        .join(
+            BrandChange,
+            (BrandChange.brand_id == WebhookDelivery.brand_id)
+            & (BrandChange.seq == WebhookDelivery.change_seq),
+        )
+        .where(WebhookDelivery.endpoint_id == endpoint.id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        query = query.where(WebhookDelivery.id < before)
+    rows = session.execute(query).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    ids = [row[0].id for row in rows]
+    attempts: dict[int, WebhookAttempt] = {}
+    if ids:
+        latest = (
+            select(func.max(WebhookAttempt.id))
+            .where(WebhookAttempt.delivery_id.in_(ids))
+            .group_by(WebhookAttempt.delivery_id)
+        )
+        for attempt in session.scalars(select(WebhookAttempt).where(WebhookAttempt.id.in_(latest))):
+            attempts[attempt.delivery_id] = attempt
+    lines = [DeliveryLine(row[0], row[1], attempts.get(row[0].id)) for row in rows]
+    return DeliveryPage(lines, ids[-1] if more and ids else None)
+
+
+def redeliver(
+    session: Session, endpoint: WebhookEndpoint, delivery_id: int, now: datetime
+) -> WebhookDelivery:
+    """Send one delivery again, now, with a fresh retry schedule (a delivered one too:
+    the brand lost it). It keeps its ``Webhook-Id``, so a receiver that already has it
+    can tell. Raises ``AlreadyQueued`` for a delivery still pending: the worker owns its
+    schedule (it may be sending it right now)."""
+    if endpoint.disabled_at is not None:
+        raise EndpointDisabled(endpoint.id)
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.endpoint_id != endpoint.id:
+        raise UnknownDelivery(delivery_id)
+    if delivery.status == DeliveryStatus.PENDING:
+        raise AlreadyQueued(delivery)
+    delivery.status = DeliveryStatus.PENDING
+    delivery.attempts = 0
+    delivery.next_attempt_at = now
+    delivery.delivered_at = None
+    note_webhooks_due(session)
+    session.flush()
+    return delivery

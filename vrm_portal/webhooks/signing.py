@@ -47,6 +47,18 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> dict[str,
     }
 
 
+def sign_with_each(
+    secrets: list[str], webhook_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """The signature headers with one ``v1=`` signature per secret, space-separated, in
+    the order given: during a secret rotation's overlap, the new key's and the old key's."""
+    headers = sign(secrets[0], webhook_id, timestamp, body)
+    headers[SIGNATURE_HEADER] = " ".join(
+        f"{SIGNATURE_VERSION}={signature(secret, timestamp, body)}" for secret in secrets
+    )
+    return headers
+
+
 def verify(
     secret: str,
     headers: Mapping[str, str],

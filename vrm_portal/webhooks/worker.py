@@ -45,8 +45,9 @@ from vrm_portal.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
+    signing_secrets,
 )
-from vrm_portal.webhooks.signing import sign
+from vrm_portal.webhooks.signing import sign_with_each
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,8 @@ class Claim:
     delivery_id: int
     endpoint_id: int
     url: str
-    secret: str
+    #: The signing keys: the endpoint's, and during a rotation's overlap the old one too.
+    secrets: list[str]
     change_seq: int
     attempts: int
     lease_until: datetime
@@ -171,6 +173,8 @@ def claim_due(
             delivery.attempts,
             WebhookEndpoint.url,
             WebhookEndpoint.secret,
+            WebhookEndpoint.previous_secret,
+            WebhookEndpoint.previous_secret_expires_at,
             BrandChange,
         )
         .join(WebhookEndpoint, WebhookEndpoint.id == delivery.endpoint_id)
@@ -205,7 +209,9 @@ def claim_due(
                 delivery_id=row.id,
                 endpoint_id=row.endpoint_id,
                 url=row.url,
-                secret=row.secret,
+                secrets=signing_secrets(
+                    row.secret, row.previous_secret, row.previous_secret_expires_at, now
+                ),
                 change_seq=row.change_seq,
                 attempts=row.attempts,
                 lease_until=lease_until,
@@ -228,7 +234,7 @@ def post(http: requests.Session, claim: Claim, at: datetime, *, timeout: float) 
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        **sign(claim.secret, str(claim.delivery_id), int(at.timestamp()), claim.body),
+        **sign_with_each(claim.secrets, str(claim.delivery_id), int(at.timestamp()), claim.body),
     }
     started = time.monotonic()
     status_code: int | None = None
@@ -242,7 +248,7 @@ def post(http: requests.Session, claim: Claim, at: datetime, *, timeout: float) 
             stream=True,
         ) as answer:
             status_code = answer.status_code
-            error = "" if 200 <= status_code < 300 else _error_of(answer)
+            error = "" if 200 <= status_code < 300 else error_of(answer)
     except requests.Timeout:
         error = f"timed out after {timeout:g} s"
     except requests.ConnectionError as exc:
@@ -253,7 +259,7 @@ def post(http: requests.Session, claim: Claim, at: datetime, *, timeout: float) 
     return Response(at, status_code, error[:ERROR_TEXT_LIMIT], duration_ms)
 
 
-def _error_of(answer: requests.Response) -> str:
+def error_of(answer: requests.Response) -> str:
     """``HTTP <status>``, where a redirect pointed, and the start of the body."""
     error = f"HTTP {answer.status_code}"
     if answer.is_redirect:

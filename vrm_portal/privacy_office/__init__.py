@@ -1,0 +1,1 @@
+"""The privacy office console: consent log search, statistics, verification, request queue."""
