@@ -362,6 +362,7 @@ def inline(app: Any, work: str, n: int, cpu: Callable[[], float]) -> Measured:
                 lazy_gettext(SUBJECT),
                 "verify_email",
                 locale=None,
+                time_zone=None,
                 message_id=new_job_id(),
                 **email_context(),
             )

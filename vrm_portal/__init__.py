@@ -47,6 +47,13 @@ from vrm_portal.public import views as public_views
 from vrm_portal.reminders import views as reminders_views
 from vrm_portal.requests import export_views
 from vrm_portal.requests import views as erasure_views
+from vrm_portal.time_zones import (
+    current_zone_name,
+    format_moment,
+    select_time_zone,
+    time_zone_detection,
+    zone_label,
+)
 from vrm_portal.web import (
     APP_NAME,
     BoundedIntConverter,
@@ -98,7 +105,7 @@ def configure_logging(app: Flask) -> None:
 def configure_extensions(app: Flask) -> None:
     database.init_app(app)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_time_zone)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -173,10 +180,16 @@ def configure_social_sign_in(app: Flask) -> None:
 
 
 def configure_templates(app: Flask) -> None:
+    # Every time shown names its zone (Flask-Babel's own filter does not).
+    app.jinja_env.filters["datetimeformat"] = format_moment
+    app.jinja_env.filters["zone_label"] = zone_label
+
     @app.context_processor
     def inject_globals() -> dict[str, Any]:
         return {
             "app_name": APP_NAME,
             "current_locale": str(get_locale() or "en"),
             "available_locales": LOCALE_NAMES,
+            "current_time_zone": current_zone_name(),
+            "time_zone_detection": time_zone_detection(),
         }

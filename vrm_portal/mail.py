@@ -26,6 +26,7 @@ from flask_babel import gettext as _translate  # a message id from the payload, 
 from vrm_portal.clock import utcnow
 from vrm_portal.extensions import db
 from vrm_portal.jobs.registry import JobContext, PermanentJobError, handler
+from vrm_portal.time_zones import force_time_zone
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,14 @@ def send_later(
     template: str,
     *,
     locale: str | None = None,
+    time_zone: str | None = None,
     account_id: int | None = None,
     **context: Any,
 ) -> str:
     """Queue an email: a ``mail.send`` job, committed with the request, renders it in the
-    recipient's ``locale`` and sends it. Pass the subject lazily (``lazy_gettext``) so it
-    is translated in that locale. Returns the job id (the message's Message-ID)."""
+    recipient's ``locale`` and ``time_zone`` (the account's; None for the defaults,
+    English and UTC) and sends it. Pass the subject lazily (``lazy_gettext``) so it is
+    translated in that locale. Returns the job id (the message's Message-ID)."""
     from vrm_portal.jobs.service import enqueue
 
     payload = {
@@ -60,6 +63,7 @@ def send_later(
         "subject": subject_payload(subject),
         "template": template,
         "locale": locale,
+        "time_zone": time_zone,
         "context": encode_context(context),
     }
     return enqueue(db.session, "mail.send", payload, account_id=account_id)
@@ -124,6 +128,7 @@ def render_email(
     template: str,
     *,
     locale: str | None,
+    time_zone: str | None,
     message_id: str,
     **context: Any,
 ) -> EmailMessage:
@@ -133,13 +138,15 @@ def render_email(
         "subject": subject_payload(subject),
         "template": template,
         "locale": locale,
+        "time_zone": time_zone,
         "context": encode_context(context),
     }
     return render_message(payload, message_id)
 
 
 def render_message(payload: dict[str, Any], message_id: str) -> EmailMessage:
-    """The message a ``mail.send`` job sends, rendered in the payload's locale.
+    """The message a ``mail.send`` job sends, rendered in the payload's locale and time
+    zone (UTC for a job queued before messages had one).
 
     ``PermanentJobError`` when it cannot be built (a stored address with a line break,
     say): no retry would ever send it, so the job fails at once, whichever job it is.
@@ -147,7 +154,10 @@ def render_message(payload: dict[str, Any], message_id: str) -> EmailMessage:
     locale = payload.get("locale")
     context = decode_context(payload.get("context") or {})
     try:
-        with force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        with (
+            force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]),
+            force_time_zone(payload.get("time_zone")),
+        ):
             subject = render_subject(payload["subject"])
             message = compose(payload["to"], subject, payload["template"], **context)
     except ValueError as exc:  # e.g. a header value with a line break

@@ -21,7 +21,7 @@ from tests.webhooks.conftest import Receiver
 from vrm_portal.accounts import service
 from vrm_portal.accounts.models import StaffRole
 from vrm_portal.brands import feed
-from vrm_portal.brands.models import ChangeKind
+from vrm_portal.brands.models import Brand, ChangeKind
 from vrm_portal.brands.service import brand_by_slug
 from vrm_portal.clock import utcnow
 from vrm_portal.extensions import db
@@ -29,7 +29,10 @@ from vrm_portal.webhooks.signing import verify
 
 pytestmark = pytest.mark.e2e
 
-BRAND = "aurore-automobiles"
+#: A brand of its own: the other journeys give the demo brands clients and webhooks, and
+#: this one starts from the empty state.
+BRAND = "e2e-operated-brand"
+BRAND_NAME = "Operated Brand"
 NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
 
 
@@ -44,7 +47,16 @@ def make_operator(live_server: LiveServer) -> str:
     email = unique_email("brand-operator")
     with live_server.app.app_context(), Session(db.engine) as session:
         brand = brand_by_slug(session, BRAND)
-        assert brand is not None
+        if brand is None:
+            brand = Brand(
+                slug=BRAND,
+                name=BRAND_NAME,
+                controller_name="Operated Brand SAS",
+                controller_email="privacy@operated.example",
+                policy_url="https://operated.example/privacy",
+            )
+            session.add(brand)
+            session.flush()
         registration = service.register_account(
             session, email, PASSWORD, locale="en", verification_ttl=timedelta(hours=1)
         )
@@ -104,7 +116,7 @@ def test_a_brand_operator_manages_clients_and_webhooks(
     # The brand space opens on the operator's brand.
     page.goto("/brand-space/")
     expect(page).to_have_url(re.compile(rf"/brand-space/{BRAND}/$"))
-    expect(page.get_by_role("heading", level=1)).to_have_text("Aurore Automobiles")
+    expect(page.get_by_role("heading", level=1)).to_have_text(BRAND_NAME)
     check_a11y(page, "the brand overview")
 
     # Create an API client: the secret is shown once, with a copy button.

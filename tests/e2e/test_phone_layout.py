@@ -66,6 +66,7 @@ SIGNED_IN_PAGES = (
     "/account/password",
     "/account/email",
     "/account/attention-emails",
+    "/account/time-zone",
     "/account/sessions",
     "/account/sign-in-methods",
     "/account/activity",

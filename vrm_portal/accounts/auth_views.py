@@ -75,6 +75,7 @@ def send_verification(account: Account, token: email_tokens.IssuedToken | None =
         _l("Confirm your email address"),
         "verify_email",
         locale=account.locale,
+        time_zone=account.time_zone,
         link=public_url("auth.verify_email", token=token.secret),
         expires_hours=_hours("EMAIL_VERIFICATION_TTL"),
     )

@@ -11,6 +11,7 @@ from wtforms import (
     EmailField,
     HiddenField,
     PasswordField,
+    SelectField,
     StringField,
     TelField,
     TextAreaField,
@@ -229,4 +230,16 @@ class ProfileForm(FlaskForm):  # type: ignore[misc]
             n=profile.ADDRESS_LINE_MAX,
         ),
         render_kw={"rows": profile.ADDRESS_LINES_MAX},
+    )
+
+
+class TimeZoneForm(FlaskForm):  # type: ignore[misc]
+    """The zone is checked by ``time_zone.set_time_zone``: any zone the portal knows, not
+    only those listed (a browser may have reported an older name)."""
+
+    time_zone = SelectField(
+        _l("Time zone"),
+        validators=[InputRequired(_l("Choose a time zone from the list."))],
+        validate_choice=False,
+        description=_l("The city nearest to you that is listed under your region, or UTC."),
     )

@@ -61,6 +61,7 @@ def registration(ctx: JobContext) -> dict[str, Any]:
         _l("Someone tried to create an account with your address"),
         "account_exists",
         locale=account.locale,
+        time_zone=account.time_zone,
         login_link=public_url("auth.login"),
         reset_link=public_url("auth.forgot_password"),
     )
@@ -89,6 +90,7 @@ def verification_email(account: Account, secret: str, message_id: str) -> Any:
         _l("Confirm your email address"),
         "verify_email",
         locale=account.locale,
+        time_zone=account.time_zone,
         message_id=message_id,
         link=public_url("auth.verify_email", token=secret),
         expires_hours=_hours("EMAIL_VERIFICATION_TTL"),
@@ -111,6 +113,7 @@ def password_reset(ctx: JobContext) -> dict[str, Any]:
             _l("Choose a new password"),
             "reset_password",
             locale=account.locale,
+            time_zone=account.time_zone,
             message_id=ctx.job_id,
             link=public_url("auth.reset_password", token=token.secret),
             expires_minutes=int(ttl.total_seconds() // 60),
@@ -136,6 +139,7 @@ def email_change(ctx: JobContext) -> dict[str, Any]:
                 _l("Confirm your new email address"),
                 "confirm_email_change",
                 locale=account.locale,
+                time_zone=account.time_zone,
                 message_id=ctx.job_id,
                 link=public_url("account.confirm_email_change", token=token.secret),
                 expires_hours=int(ttl.total_seconds() // 3600),
@@ -150,6 +154,7 @@ def email_change(ctx: JobContext) -> dict[str, Any]:
             _l("Someone tried to use your address on another account"),
             "email_in_use",
             locale=owner.locale if owner else None,
+            time_zone=owner.time_zone if owner else None,
             message_id=ctx.job_id,
         )
     )

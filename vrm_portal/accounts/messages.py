@@ -55,6 +55,7 @@ EVENT_LABELS = {
         "New recovery codes made (the earlier ones stopped working)"
     ),
     EventKind.RECOVERY_CODE_USED: _l("Recovery code used to sign in"),
+    EventKind.TIME_ZONE_CHANGED: _l("Time zone changed"),
 }
 
 

@@ -62,6 +62,7 @@ class EventKind(enum.StrEnum):
     TWO_FACTOR_DISABLED = "two_factor_disabled"
     RECOVERY_CODES_CREATED = "recovery_codes_created"
     RECOVERY_CODE_USED = "recovery_code_used"
+    TIME_ZONE_CHANGED = "time_zone_changed"
 
 
 def new_subject_key() -> str:
@@ -94,6 +95,9 @@ class Account(Base):
     password_changed_at: Mapped[datetime | None]
     #: Preferred interface language; None means "follow the browser".
     locale: Mapped[str | None] = mapped_column(String(8))
+    #: IANA time zone the consumer reads times in ("Europe/Paris"): chosen in the
+    #: settings, or the one the browser reported first; None until either happens (UTC).
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     staff_role: Mapped[str | None] = mapped_column(String(16))
     #: The brand a ``brand-operator`` manages (None for everyone else).
     staff_brand_id: Mapped[int | None] = mapped_column(

@@ -1,4 +1,5 @@
-"""The signed-in consumer's account pages: overview, password, email, sessions, activity."""
+"""The signed-in consumer's account pages: overview, password, email, sessions, activity,
+time zone."""
 
 from __future__ import annotations
 
@@ -25,15 +26,25 @@ from vrm_portal.accounts.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
     ConfirmForm,
+    TimeZoneForm,
     password_problem_message,
 )
 from vrm_portal.accounts.messages import event_label, token_problem, token_problem_status
 from vrm_portal.accounts.models import AccountEvent, TokenPurpose
+from vrm_portal.accounts.time_zone import UnknownTimeZone, set_time_zone
 from vrm_portal.clock import utcnow
 from vrm_portal.extensions import db, limiter
 from vrm_portal.jobs.service import enqueue
 from vrm_portal.mail import send_later
 from vrm_portal.reminders.service import attention_panel
+from vrm_portal.time_zones import (
+    UTC_NAME,
+    account_time_zone,
+    browser_time_zone,
+    format_moment,
+    zone_choices,
+    zone_label,
+)
 from vrm_portal.web import client_info, form_status, public_url
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -118,6 +129,7 @@ def change_password() -> ResponseReturnValue:
                 _l("Your password was changed"),
                 "password_changed",
                 locale=account.locale,
+                time_zone=account.time_zone,
                 when=account.password_changed_at,
                 reset_link=public_url("auth.forgot_password"),
             )
@@ -177,6 +189,7 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
                 _l("Your email address was changed"),
                 "email_changed_notice",
                 locale=account.locale,
+                time_zone=account.time_zone,
                 new_email=account.email,
                 when=account.updated_at,
             )
@@ -259,3 +272,35 @@ def activity() -> ResponseReturnValue:
         prev_url=url_for("account.activity", page=number - 1) if number > 1 else None,
         next_url=url_for("account.activity", page=number + 1) if has_next else None,
     )
+
+
+@bp.route("/time-zone", methods=["GET", "POST"])
+def time_zone() -> ResponseReturnValue:
+    account = current_user.account
+    chosen = account_time_zone()
+    reported = browser_time_zone()
+    form = TimeZoneForm()
+    form.time_zone.choices = zone_choices(keep=chosen or reported)
+    if form.validate_on_submit():
+        try:
+            changed = set_time_zone(db.session, account, form.time_zone.data, client_info())
+        except UnknownTimeZone:
+            form.time_zone.errors.append(
+                _("This is not a time zone we know. Choose one from the list.")
+            )
+        else:
+            if changed:
+                zone = zone_label(account.time_zone)
+                flash(_("Saved: times are now shown in %(zone)s.", zone=zone), "success")
+            else:
+                flash(_("You did not change anything, so there was nothing to save."), "info")
+            return redirect(url_for(".time_zone"), 303)
+    elif not form.is_submitted():
+        form.time_zone.data = chosen or reported or UTC_NAME
+    return render_template(
+        "account/time_zone.html",
+        form=form,
+        chosen=chosen,
+        reported=reported,
+        now=format_moment(utcnow()),
+    ), form_status(form)

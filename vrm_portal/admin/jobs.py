@@ -30,6 +30,7 @@ def invitation_email(ctx: JobContext) -> dict[str, Any]:
             _l("You are invited to the VRM Portal staff"),
             "staff_invitation",
             locale=None,
+            time_zone=None,
             message_id=ctx.job_id,
             link=public_url("staff_invitation.accept", token=secret),
             role=invitation.role,

@@ -228,6 +228,7 @@ def _send_confirmation(purpose: Purpose, title: str, token: str) -> None:
         _l("Confirm that you want emails from %(brand)s", brand=purpose.brand.name),
         "confirm_consent",
         locale=page_locale(),
+        time_zone=account.time_zone,
         brand=purpose.brand.name,
         purpose=title,
         link=public_url("consent.confirm", token=token),

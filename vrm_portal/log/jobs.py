@@ -37,14 +37,17 @@ def checkpoint_job(ctx: JobContext) -> dict[str, Any]:
 def alert_privacy_office(ctx: JobContext, problem: str) -> None:
     """Email every DPO (committed now: the job itself is about to fail)."""
     officers = ctx.session.execute(
-        select(Account.email, Account.locale).where(Account.staff_role == StaffRole.DPO.value)
+        select(Account.email, Account.locale, Account.time_zone).where(
+            Account.staff_role == StaffRole.DPO.value
+        )
     ).all()
-    for email, locale in officers:
+    for email, locale, time_zone in officers:
         send_later(
             email,
             _l("The public consent log failed its consistency check"),
             "log_alert",
             locale=locale,
+            time_zone=time_zone,
             problem=problem,
             at=utcnow(),
         )

@@ -34,6 +34,7 @@ from vrm_portal.history.models import Interaction
 from vrm_portal.interests.forms import category_label
 from vrm_portal.interests.models import Intent, IntentBrand, Topic
 from vrm_portal.requests.models import DataRequest, RequestKind, RequestStatus
+from vrm_portal.time_zones import zone_label
 
 
 class EntryType(enum.StrEnum):
@@ -350,6 +351,12 @@ class _Details:
         provider = detail.get("provider")
         if isinstance(provider, str) and provider:
             notes.append(_("With %(provider)s", provider=_provider_name(provider)))
+        zone = detail.get("time_zone")
+        if isinstance(zone, str) and zone:
+            if detail.get("source") == "browser":
+                notes.append(_("%(zone)s, as your browser reported it", zone=zone_label(zone)))
+            else:
+                notes.append(zone_label(zone))
         if event.ip_address:
             notes.append(_("IP address: %(ip)s", ip=event.ip_address))
         return TimelineEntry(

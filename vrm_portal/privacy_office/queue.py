@@ -238,6 +238,7 @@ def record_offline_request(
         _l("We have received your data request"),
         "office_request_recorded",
         locale=account.locale,
+        time_zone=account.time_zone,
         account_id=None,
         kind=kind.value,
         via=received_via.value,

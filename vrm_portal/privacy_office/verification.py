@@ -215,14 +215,17 @@ def _finish(
 def alert_officers(session: Session, run: VerificationRun) -> None:
     """Email every data protection officer that the ledger does not verify."""
     officers = session.execute(
-        select(Account.email, Account.locale).where(Account.staff_role == StaffRole.DPO.value)
+        select(Account.email, Account.locale, Account.time_zone).where(
+            Account.staff_role == StaffRole.DPO.value
+        )
     ).all()
-    for email, locale in officers:
+    for email, locale, time_zone in officers:
         send_later(
             email,
             _l("The consent ledger failed its verification"),
             "ledger_alert",
             locale=locale,
+            time_zone=time_zone,
             problem=run.problem or "",
             seq=run.first_bad_seq,
             event_id=run.first_bad_event_id or "",

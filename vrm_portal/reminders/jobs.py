@@ -137,6 +137,7 @@ def digest_email(
         _l("Your consents: what needs your attention"),
         "attention_digest",
         locale=locale,
+        time_zone=account.time_zone,
         message_id=message_id,
         count=len(items),
         brands=brands,

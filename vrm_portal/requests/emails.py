@@ -17,6 +17,7 @@ def send_scheduled(account: Account, request: DataRequest) -> None:
         _l("Your account will be deleted"),
         "erasure_scheduled",
         locale=account.locale,
+        time_zone=account.time_zone,
         due_at=request.due_at,
         reference=request.reference,
         link=public_url("erasure.start"),
@@ -30,6 +31,7 @@ def send_cancelled(account: Account) -> None:
         _l("Your account will not be deleted"),
         "erasure_cancelled",
         locale=account.locale,
+        time_zone=account.time_zone,
         link=public_url("account.change_password"),
     )
 
@@ -42,6 +44,7 @@ def send_farewell(farewell: Farewell) -> None:
         _l("Your account has been deleted"),
         "erasure_done",
         locale=farewell.locale,
+        time_zone=farewell.time_zone,
         reference=farewell.reference,
         erased_at=farewell.erased_at,
         brands_told=farewell.brands_told,

@@ -110,6 +110,7 @@ class Farewell:
 
     email: str
     locale: str | None
+    time_zone: str | None
     reference: str
     erased_at: datetime
     brands_told: int
@@ -128,9 +129,9 @@ def erase_now(session: Session, notary: Notary, account: Account, now: datetime)
     request = pending_erasure(session, account.id) or schedule_erasure(
         session, account, now, grace=timedelta(0)
     )
-    email, locale = account.email, account.locale
+    email, locale, time_zone = account.email, account.locale, account.time_zone
     outcome = erase_account(session, notary, account, request, now)
-    return Farewell(email, locale, request.reference, now, outcome.brands_told)
+    return Farewell(email, locale, time_zone, request.reference, now, outcome.brands_told)
 
 
 def process_due(
@@ -185,9 +186,9 @@ def _erase_due(session: Session, notary: Notary, request_id: int, now: datetime)
     account = session.get(Account, request.account_id) if request.account_id else None
     if account is None:
         return None
-    email, locale = account.email, account.locale
+    email, locale, time_zone = account.email, account.locale, account.time_zone
     outcome = erase_account(session, notary, account, request, now)
-    return Farewell(email, locale, request.reference, now, outcome.brands_told)
+    return Farewell(email, locale, time_zone, request.reference, now, outcome.brands_told)
 
 
 def _count_failure(session: Session, request_id: int, exc: Exception) -> None:

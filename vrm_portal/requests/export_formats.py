@@ -25,6 +25,7 @@ from flask_babel import lazy_gettext as _l
 
 from vrm_portal.clock import rfc3339
 from vrm_portal.requests.export import SECTIONS, Export, Section
+from vrm_portal.time_zones import UTC_NAME, force_time_zone
 from vrm_portal.web import APP_NAME
 
 FORMAT_NAME = "vrm-portal-export"
@@ -87,6 +88,7 @@ COLUMN_LABELS = {
     "language": _l("Language"),
     "last_used_at": _l("Last used"),
     "locale": _l("Language"),
+    "time_zone": _l("Time zone"),
     "attention_emails": _l("Emails about your consents"),
     "method": _l("How"),
     "name": _l("Name"),
@@ -277,7 +279,13 @@ def html_cell(value: Any) -> str:
 
 
 def html_chunks(export: Export, schema_url: str, *, style_nonce: str) -> Iterator[bytes]:
-    """The printable page; its only style is inline, allowed by ``style_nonce`` (CSP)."""
+    """The printable page; its only style is inline, allowed by ``style_nonce`` (CSP).
+    Its times are in UTC, as in the other formats, whatever the reader's time zone."""
+    with force_time_zone(UTC_NAME):
+        yield from _html_pieces(export, schema_url, style_nonce)
+
+
+def _html_pieces(export: Export, schema_url: str, style_nonce: str) -> Iterator[bytes]:
     pieces = stream_template(
         "requests/export_print.html",
         export=export,
