@@ -302,6 +302,10 @@ bench-mydata: install ## My data benchmark: timeline and "who read my data" page
 	$(PY) bench/my_data.py $(BENCH_ARGS)
 
 .PHONY: bench-log
+.PHONY: bench-write
+bench-write: install ## Write path benchmark: statements and CPU per consent save, 1 vs 8 writers, feed lag, the one-consumer read, withdraw-all (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
+	$(PY) bench/write_path.py $(BENCH_ARGS)
+
 bench-log: install ## Public consent log benchmark: writes with/without the tree, proofs, checkpoint, bundle over 1,000,000 events (BENCH_ARGS='--database-url postgresql+psycopg://...' for PostgreSQL)
 	$(PY) bench/transparency_log.py $(BENCH_ARGS)
 

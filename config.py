@@ -256,6 +256,13 @@ class Config:
     #: How long a worker owns a running job before another may take it over, in
     #: seconds; 0 keeps each job kind's own lease (minutes). The tests shorten it.
     JOBS_LEASE_SECONDS = _env_int("VRM_JOBS_LEASE_SECONDS", 0)
+    #: Where consent events get their place in the ledger (CONTRIBUTING, "The write
+    #: path"): ``worker`` (the job engine's sequencer), ``inline`` (in each change's own
+    #: transaction) or ``auto``: inline on SQLite or when VRM_JOBS_URL is ``immediate``,
+    #: else worker.
+    LEDGER_SEQUENCER = _env("VRM_LEDGER_SEQUENCER", "auto") or "auto"
+    #: Events the sequencer integrates per transaction.
+    LEDGER_SEQUENCER_BATCH = _env_int("VRM_LEDGER_SEQUENCER_BATCH", 500)
     #: What used to be cron, as five-field cron expressions in UTC ("off" to disable).
     SCHEDULE_EXPIRE_CONSENTS = _env("VRM_SCHEDULE_EXPIRE_CONSENTS", "17 3 * * *")
     SCHEDULE_PROCESS_ERASURES = _env("VRM_SCHEDULE_PROCESS_ERASURES", "7 * * * *")
@@ -337,6 +344,11 @@ class Config:
             raise ConfigError(
                 "VRM_JOBS_URL must be sqlite:///<file>, redis://host:port/db or immediate"
             )
+        if self.LEDGER_SEQUENCER not in {"auto", "inline", "worker"}:
+            raise ConfigError(
+                "VRM_LEDGER_SEQUENCER must be auto, inline or worker, "
+                f"got {self.LEDGER_SEQUENCER!r}"
+            )
         if not 1 <= self.JOBS_TICK_SECONDS <= 60 or 60 % self.JOBS_TICK_SECONDS:
             raise ConfigError("VRM_JOBS_TICK_SECONDS must divide 60 (1, 2, 5, 10, 30 or 60)")
         if not 1 <= self.REMINDER_DAYS <= 365:
@@ -406,6 +418,15 @@ class Config:
         mapping["RATELIMIT_STORAGE_URI"] = self.REDIS_URL or "memory://"
         mapping["PERMANENT_SESSION_LIFETIME"] = self.REMEMBER_FOR
         mapping["REMEMBER_COOKIE_DURATION"] = self.REMEMBER_FOR
+        # SQLite serialises every writer anyway: a sequencer apart would only add waits.
+        inline = self.JOBS_URL == "immediate" or self.DATABASE_URL.startswith("sqlite")
+        mapping["LEDGER_SEQUENCER_MODE"] = (
+            self.LEDGER_SEQUENCER
+            if self.LEDGER_SEQUENCER != "auto"
+            else "inline"
+            if inline
+            else "worker"
+        )
         return mapping
 
 

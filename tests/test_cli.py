@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from tests.conftest import PASSWORD, sign_in, submit
 from vrm_portal.accounts import passwords
 from vrm_portal.accounts.models import Account, AccountEvent, EmailToken
 from vrm_portal.brands.models import ApiClient, Brand, BrandChange, BrandRelationship
+from vrm_portal.brands.service import brand_by_slug
 from vrm_portal.cli import DEMO_ACCOUNTS, DEMO_PASSWORD
 from vrm_portal.clock import utcnow
 from vrm_portal.consent.models import (
@@ -41,6 +43,12 @@ def test_seed_demo_creates_the_demo_sign_ins_once(app, connection, db_session):
     assert roles["dpo@demo.vrm.example"] == "dpo"
     assert roles["admin@demo.vrm.example"] == "admin"
     assert roles["consumer@demo.vrm.example"] is None
+    operator = next(a for a in accounts if a.email == "operator@demo.vrm.example")
+    assert operator.staff_role == "brand-operator"
+    assert operator.staff_brand_id == brand_by_slug(db_session, "aurore-automobiles").id
+    assert re.search(
+        r"operator@demo\.vrm\.example +brand-operator \(aurore-automobiles\)", first.output
+    )
 
 
 def test_create_staff_makes_a_verified_staff_account(app, connection, db_session):

@@ -48,7 +48,10 @@ DEMO_ACCOUNTS = (
     ("consumer@demo.vrm.example", None),
     ("dpo@demo.vrm.example", StaffRole.DPO),
     ("admin@demo.vrm.example", StaffRole.ADMIN),
+    ("operator@demo.vrm.example", StaffRole.BRAND_OPERATOR),
 )
+#: The brand the demo brand operator manages (its API clients and webhooks).
+DEMO_OPERATED_BRAND = "aurore-automobiles"
 
 
 @bp.cli.command("init-db")
@@ -83,10 +86,15 @@ def check_migrations() -> None:
 def seed_demo() -> None:
     """Create the demo accounts (idempotent) and print how to sign in."""
     session = db.session
+    report = load_demo_catalogue(session)
     for email, role in DEMO_ACCOUNTS:
         account = session.scalars(select(Account).where(Account.email == email)).one_or_none()
         if account is None and role is not None:
-            staff = service.create_staff_account(session, email, DEMO_PASSWORD, role)
+            operated = brand_by_slug(session, DEMO_OPERATED_BRAND)
+            brand_id = operated.id if operated and role == StaffRole.BRAND_OPERATOR else None
+            staff = service.create_staff_account(
+                session, email, DEMO_PASSWORD, role, brand_id=brand_id
+            )
             date_sign_up(session, staff, utcnow() - timedelta(days=STAFF_CREATED_DAYS_AGO))
         elif account is None:
             registration = service.register_account(
@@ -98,7 +106,6 @@ def seed_demo() -> None:
             )
             registration.account.email_verified_at = utcnow()
     db.session.flush()
-    report = load_demo_catalogue(session)
     consumer = session.scalars(select(Account).where(Account.email == DEMO_ACCOUNTS[0][0])).one()
     seeded = seed_demo_history(session, current_notary(), consumer)
     client_id, secret, brand_slug = DEMO_API_CLIENT
@@ -119,7 +126,10 @@ def seed_demo() -> None:
     click.echo("")
     click.echo(f"Demo sign-ins for {base}/login (password: {DEMO_PASSWORD})")
     for email, role in DEMO_ACCOUNTS:
-        click.echo(f"  {email:<28} {role.value if role else 'consumer'}")
+        what = role.value if role else "consumer"
+        if role == StaffRole.BRAND_OPERATOR:
+            what += f" ({DEMO_OPERATED_BRAND})"
+        click.echo(f"  {email:<28} {what}")
     click.echo("")
     click.echo(f"Demo brand API client ({brand_slug}), docs at {base}/api/v1/docs:")
     click.echo(

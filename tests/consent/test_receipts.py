@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tests.conftest import sign_in
 from tests.consent.conftest import events_of, purpose_of
 from vrm_portal.brands.models import Brand, BrandRelationship
-from vrm_portal.consent import ledger, service
+from vrm_portal.consent import ledger, sequencer, service
 from vrm_portal.consent.signing import signing_key
 
 KANTARA_FIELDS = {
@@ -109,11 +109,14 @@ def test_the_receipt_points_at_its_ledger_event(client, db_session, granted, ali
     events = events_of(db_session, alice)
     for receipt, event in zip(granted, events, strict=True):
         payload = verified_payload(download(client, receipt.receipt_id), keys)
+        # Signed before the event had its place: its id and the hash of its content
+        # (the event without seq and prev_hash), with the promised integration time.
         assert payload["ledgerEvent"] == {
-            "seq": event.seq,
             "eventId": event.event_id,
-            "hash": event.hash.hex(),
+            "contentHash": ledger.content_hash_of_body(event.body).hex(),
+            "integrateBy": ledger.format_timestamp(event.occurred_at + sequencer.MAX_DELAY),
         }
+        assert receipt.event_seq == event.seq
         assert payload["consentStatus"] == event.action
         assert payload["noticeHash"] == ledger.document_of(event)["text_hash"]
 

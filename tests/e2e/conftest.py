@@ -116,6 +116,9 @@ def live_server(
     # the emails and runs the schedules.
     overrides["JOBS_URL"] = jobs_url(instance)
     overrides["JOBS_QUEUE"] = queue_name(instance)
+    # The journeys read the history right after a change: ledger events are integrated in
+    # the change's transaction (tests/consent/test_sequencer*.py cover the worker mode).
+    overrides["LEDGER_SEQUENCER"] = "inline"
     identity_provider.allow_portal(url)
     try:
         app = create_app(overrides | {"PUBLIC_BASE_URL": url})
@@ -132,6 +135,7 @@ def live_server(
             receipt_key_file=overrides["RECEIPT_SIGNING_KEY_FILE"],
             public_base_url=url,
             queue=overrides["JOBS_QUEUE"],
+            LEDGER_SEQUENCER="inline",
         ),
         instance / "worker.log",
     )

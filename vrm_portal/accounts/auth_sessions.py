@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from vrm_portal.accounts.errors import SessionNotFound
 from vrm_portal.accounts.history import ClientInfo, record_event
@@ -60,8 +60,11 @@ def resume_session(session: Session, token: str, *, idle_timeout: timedelta) -> 
     """
     if not token or len(token) > 128:
         return None
+    # The account comes in the same statement: every signed-in request needs it.
     auth_session = session.scalars(
-        select(AuthSession).where(AuthSession.token_hash == hash_secret(token))
+        select(AuthSession)
+        .options(joinedload(AuthSession.account))
+        .where(AuthSession.token_hash == hash_secret(token))
     ).one_or_none()
     if auth_session is None or auth_session.revoked_at is not None:
         return None

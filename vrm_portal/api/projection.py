@@ -43,6 +43,13 @@ class Projection:
     fields: set[str] = field(default_factory=set)
 
 
+def profile_fields(categories: set[str]) -> list[str]:
+    """The profile fields consents of ``categories`` let the brand read (none without a
+    channel consent)."""
+    names = [name for category in categories for name in _CHANNELS.get(category, ())]
+    return [*_ADDRESSING, *sorted(names)] if names else []
+
+
 def consumers_page(
     session: Session, brand_id: int, after: int, limit: int, now: datetime
 ) -> Projection:
@@ -180,9 +187,8 @@ def _project(
 
     covered: dict[int, list[str]] = {}
     for account_id, cats in categories.items():
-        names = [name for cat in cats for name in _CHANNELS.get(cat, ())]
-        if names:
-            covered[account_id] = [*_ADDRESSING, *sorted(names)]
+        if names := profile_fields(cats):
+            covered[account_id] = names
     accounts_query = (
         _ACCOUNTS_BY_ARRAY
         if by_array

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
-from vrm_portal.api import projection
+from vrm_portal.api import one_consumer, projection
 from vrm_portal.api.json_body import InvalidJson, read_json
 from vrm_portal.api.oauth import current_caller, require
 from vrm_portal.api.problems import ApiProblem, invalid_parameter, not_found
@@ -129,7 +129,7 @@ def consumers() -> ResponseReturnValue:
 @require("consumers:read")
 def consumer(consumer_id: str) -> ResponseReturnValue:
     caller, now = current_caller(), utcnow()
-    page = projection.consumer(db.session, caller.brand_id, _pairwise(consumer_id), now)
+    page = one_consumer.consumer(db.session, caller.brand_id, _pairwise(consumer_id), now)
     if not page.items:
         raise not_found()
     _record_read(

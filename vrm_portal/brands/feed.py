@@ -150,6 +150,71 @@ def append_changes(
     return range(first, last + 1)
 
 
+def append_entries(
+    session: Session,
+    brand_id: int,
+    entries: Sequence[tuple[ChangeKind, str, datetime, dict[str, Any]]],
+) -> range:
+    """Add ``entries`` (kind, pairwise id, time, data), in order, to ``brand_id``'s feed
+    and its webhook outbox, like ``append_changes`` (three statements) but each with its
+    own kind and time: the consent sequencer's batches. Returns their ``seq``s."""
+    if not entries:
+        return range(0)
+    last: int = session.execute(
+        update(_BRANDS)
+        .where(_BRANDS.c.id == brand_id)
+        .values(feed_seq=_BRANDS.c.feed_seq + len(entries))
+        .returning(_BRANDS.c.feed_seq)
+    ).scalar_one()
+    first = last - len(entries) + 1
+    session.execute(
+        insert(_CHANGES),
+        [
+            {
+                "brand_id": brand_id,
+                "seq": first + offset,
+                "kind": kind.value,
+                "pairwise_id": pairwise_id,
+                "occurred_at": occurred_at,
+                "data": data,
+            }
+            for offset, (kind, pairwise_id, occurred_at, data) in enumerate(entries)
+        ],
+    )
+    queued = session.execute(
+        insert(_DELIVERIES).from_select(
+            [
+                "endpoint_id",
+                "brand_id",
+                "change_seq",
+                "status",
+                "attempts",
+                "created_at",
+                "next_attempt_at",
+            ],
+            select(
+                _ENDPOINTS.c.id,
+                literal(brand_id),
+                _CHANGES.c.seq,
+                literal(DeliveryStatus.PENDING.value),
+                literal(0),
+                _CHANGES.c.occurred_at,
+                _CHANGES.c.occurred_at,
+            )
+            .join_from(_ENDPOINTS, _CHANGES, _CHANGES.c.brand_id == _ENDPOINTS.c.brand_id)
+            .where(
+                _ENDPOINTS.c.brand_id == brand_id,
+                _ENDPOINTS.c.disabled_at.is_(None),
+                _CHANGES.c.seq.between(first, last),
+            )
+            .order_by(_CHANGES.c.seq, _ENDPOINTS.c.id),
+        )
+    )
+    if cast(CursorResult[Any], queued).rowcount:
+        note_webhooks_due(session)
+    return range(first, last + 1)
+
+
 def append_for_relationships(
     session: Session,
     account_id: int,

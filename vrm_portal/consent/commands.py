@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from pydantic import ValidationError
 
 from vrm_portal.clock import utcnow
-from vrm_portal.consent import ledger, service
+from vrm_portal.consent import ledger, sequencer, service
 from vrm_portal.consent.catalogue import (
     CatalogueSpec,
     PurposeText,
@@ -120,6 +120,18 @@ def verify_ledger() -> None:
     raise SystemExit(1)
 
 
+@click.command("sequence-ledger")
+@with_appcontext
+def sequence_ledger() -> None:
+    """Integrate every consent event still waiting for its place in the ledger (what the
+    worker's sequencer does; safe to run beside it: one integrates at a time)."""
+    with db.sessionmaker() as session:
+        total = sequencer.integrate_all(
+            lambda: session, limit=current_app.config["LEDGER_SEQUENCER_BATCH"]
+        )
+    click.echo(f"{total} event(s) integrated; none is waiting.")
+
+
 @click.command("expire-consents")
 @with_appcontext
 def expire_consents() -> None:
@@ -169,6 +181,7 @@ COMMANDS = (
     import_catalogue_command,
     publish_purpose_version,
     verify_ledger,
+    sequence_ledger,
     expire_consents,
     rotate_receipt_key_command,
 )

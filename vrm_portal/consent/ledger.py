@@ -63,8 +63,12 @@ class NewEvent:
     expires_at: datetime | None = None
 
     def document(self, seq: int, event_id: str, prev_hash: bytes) -> dict[str, Any]:
+        return positioned(self.content(event_id), seq, prev_hash)
+
+    def content(self, event_id: str) -> dict[str, Any]:
+        """The event without its place in the chain (``seq``, ``prev_hash``): what a
+        receipt signed before integration names by its hash (``content_hash``)."""
         return {
-            "seq": seq,
             "event_id": event_id,
             "subject": self.subject_key,
             "brand": self.brand,
@@ -77,8 +81,30 @@ class NewEvent:
             "language": self.language,
             "occurred_at": format_timestamp(self.occurred_at),
             "expires_at": format_timestamp(self.expires_at) if self.expires_at else None,
-            "prev_hash": prev_hash.hex(),
         }
+
+
+#: The keys the sequencer adds to an event's content when it integrates it.
+POSITION_KEYS = ("seq", "prev_hash")
+
+
+def positioned(content: dict[str, Any], seq: int, prev_hash: bytes) -> dict[str, Any]:
+    """The event document: its content with its place in the chain."""
+    return {**content, "seq": seq, "prev_hash": prev_hash.hex()}
+
+
+def content_hash(content: dict[str, Any]) -> bytes:
+    """SHA-256 of the canonical JSON of an event's content (its document without
+    ``POSITION_KEYS``): the hash a receipt signed before integration states."""
+    return hashlib.sha256(canonical_json(content).encode()).digest()
+
+
+def content_hash_of_body(body: str) -> bytes:
+    """``content_hash`` of an integrated event, from its stored body."""
+    document = json.loads(body)
+    for key in POSITION_KEYS:
+        document.pop(key, None)
+    return content_hash(document)
 
 
 @dataclass
@@ -149,6 +175,63 @@ def append(session: Session, event: NewEvent, head: Head | None = None) -> Appen
     head.seq = seq
     head.hash = digest
     return AppendedEvent(seq, event_id, digest, body)
+
+
+def append_all(session: Session, events: Sequence[NewEvent], head: Head) -> list[AppendedEvent]:
+    """Append ``events``, in order, as many ``append`` calls would, in three statements
+    whatever their number (the events, the tree's new nodes, the head). ``head`` must come
+    from ``lock_head`` in this transaction."""
+    if not events:
+        return []
+    return append_contents(
+        session,
+        [(event.content(str(uuid.uuid4())), event.occurred_at) for event in events],
+        head,
+    )
+
+
+def append_contents(
+    session: Session, contents: Sequence[tuple[dict[str, Any], datetime]], head: Head
+) -> list[AppendedEvent]:
+    """Append events given by their content (``NewEvent.content``) and time, in order:
+    the sequencer's integration. Three statements whatever their number."""
+    if not contents:
+        return []
+    appended: list[AppendedEvent] = []
+    rows: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
+    for content, occurred_at in contents:
+        seq = head.seq + 1
+        event_id = content["event_id"]
+        body = canonical_json(positioned(content, seq, head.hash))
+        digest = hashlib.sha256(body.encode()).digest()
+        rows.append(
+            {
+                "seq": seq,
+                "event_id": event_id,
+                "subject_key": content["subject"],
+                "brand_slug": content["brand"],
+                "purpose_key": content["purpose"],
+                "action": content["action"],
+                "occurred_at": occurred_at,
+                "body": body,
+                "hash": digest,
+            }
+        )
+        nodes.extend(
+            {"level": n.level, "idx": n.idx, "hash": n.hash}
+            for n in tree.append_leaf(head.frontier, seq - 1, digest)
+        )
+        head.seq, head.hash = seq, digest
+        appended.append(AppendedEvent(seq, event_id, digest, body))
+    session.execute(insert(_EVENTS), rows)
+    session.execute(insert(_NODES), nodes)
+    session.execute(
+        update(_HEAD)
+        .where(_HEAD.c.id == 1)
+        .values(seq=head.seq, hash=head.hash, frontier=tree.encode_frontier(head.frontier))
+    )
+    return appended
 
 
 def grow_tree(session: Session, head: Head, seq: int, digest: bytes) -> bytes:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     ForeignKey,
@@ -215,13 +217,40 @@ class ConsentReceipt(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     receipt_id: Mapped[str] = mapped_column(String(36), unique=True)
-    event_seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    #: The event's place in the ledger: None until the sequencer integrates it (the
+    #: receipt itself names the event by id and content hash, see ``sequencer``).
+    event_seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     #: Compact JWS (EdDSA) whose payload is the receipt JSON.
     jws: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_consent_receipts_account_id_id", "account_id", "id"),)
+
+
+class EventIntake(Base):
+    """A consent event recorded and receipted, waiting for the sequencer to give it its
+    place in the ledger (``consent/sequencer.py``). Deleted when integrated, in the same
+    transaction as its ``consent_events`` row."""
+
+    __tablename__ = "consent_event_intake"
+
+    #: Integration order: ascending ``id`` among the committed rows.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    #: Canonical JSON of the event's content (``NewEvent.content``): no seq, no prev_hash.
+    content: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime]
+    #: Where the sequencer writes the event's position (no foreign keys: an erased
+    #: account's rows go, its events still enter the ledger).
+    receipt_id: Mapped[str] = mapped_column(String(36))
+    state_id: Mapped[int | None]
+    #: The brand feed entry it becomes: the brand, the consumer's pairwise id, the data.
+    brand_id: Mapped[int]
+    pairwise_id: Mapped[str] = mapped_column(String(36))
+    feed_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: When the change committed its intake row (the feed lag is measured from here).
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class PendingConfirmation(Base):

@@ -93,7 +93,7 @@ def purpose_views(
                 ConsentReceipt.event_seq.in_(last_seqs),
             )
         )
-        receipts = {seq: receipt_id for seq, receipt_id in rows}
+        receipts = {seq: receipt_id for seq, receipt_id in rows if seq is not None}
     views = []
     for purpose in purposes:
         state = states.get(purpose.id)

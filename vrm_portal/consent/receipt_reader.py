@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from vrm_portal.accounts.models import Account
 from vrm_portal.brands.models import Brand
 from vrm_portal.consent import ledger
-from vrm_portal.consent.models import ConsentEvent, Purpose, PurposeVersion
+from vrm_portal.consent.models import ConsentEvent, EventIntake, Purpose, PurposeVersion
 from vrm_portal.consent.queries import receipt_of
 
 #: The algorithms receipt keys may have (see ``receipts``): nothing else is accepted.
@@ -78,8 +78,11 @@ class ReadReceipt:
     expires_at: datetime | None
     third_party_disclosure: bool
     data_categories: list[str]
+    #: The event's place in the ledger and its hash; None until the sequencer integrated
+    #: it (the receipt then only promises it, by ``integrate_by``).
     ledger_seq: int | None
     ledger_hash: str | None
+    integrate_by: datetime | None
     #: The signed file's content (the JWS payload), as stored.
     document: dict[str, Any]
 
@@ -129,8 +132,8 @@ def read_receipt(
     controller = controllers[0] if isinstance(controllers[0], dict) else {}
     service = (doc.get("services") or [{}])[0]
     purpose_doc = (service.get("purposes") or [{}])[0]
-    event = session.get(ConsentEvent, stored.event_seq)
-    brand_slug = event.brand_slug if event is not None else None
+    event = session.get(ConsentEvent, stored.event_seq) if stored.event_seq else None
+    brand_slug = event.brand_slug if event is not None else _waiting_brand(session, doc)
     brand = session.scalar(select(Brand).where(Brand.slug == brand_slug)) if brand_slug else None
     purpose_key = str(doc.get("purposeKey") or (event.purpose_key if event else ""))
     version_number = int(doc.get("purposeVersion") or 0)
@@ -167,10 +170,28 @@ def read_receipt(
         expires_at=ledger.parse_timestamp(doc["expiresAt"]) if doc.get("expiresAt") else None,
         third_party_disclosure=bool(purpose_doc.get("thirdPartyDisclosure")),
         data_categories=[str(c) for c in purpose_doc.get("piiCategory") or []],
-        ledger_seq=ledger_doc.get("seq"),
-        ledger_hash=ledger_doc.get("hash"),
+        ledger_seq=event.seq if event is not None else None,
+        ledger_hash=event.hash.hex() if event is not None else None,
+        integrate_by=_timestamp(ledger_doc.get("integrateBy")),
         document=doc,
     )
+
+
+def _waiting_brand(session: Session, doc: dict[str, Any]) -> str | None:
+    """The brand of an event still waiting for the sequencer (from its intake row)."""
+    event_id = (doc.get("ledgerEvent") or {}).get("eventId")
+    if not isinstance(event_id, str):
+        return None
+    content = session.scalar(select(EventIntake.content).where(EventIntake.event_id == event_id))
+    brand = json.loads(content).get("brand") if content else None
+    return brand if isinstance(brand, str) else None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    try:
+        return ledger.parse_timestamp(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _header(token: str) -> dict[str, str]:

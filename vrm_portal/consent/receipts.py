@@ -20,7 +20,7 @@ from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey
 
 from vrm_portal.brands.models import Brand
-from vrm_portal.consent.ledger import AppendedEvent, canonical_json, format_timestamp
+from vrm_portal.consent.ledger import canonical_json, format_timestamp
 from vrm_portal.consent.models import Purpose, PurposeCategory, PurposeVersion
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
@@ -110,6 +110,18 @@ def signing_key_from_pem(pem: bytes, source: Path) -> SigningKey:
 
 
 @dataclass(frozen=True)
+class LedgerPromise:
+    """What a receipt says of its ledger event, signed before the event has a place in
+    the chain (like a certificate transparency SCT): the event's id, the SHA-256 of its
+    content (the event document without ``seq`` and ``prev_hash``, see
+    ``ledger.content_hash``) and the time by which the portal promises to integrate it."""
+
+    event_id: str
+    content_hash: bytes
+    integrate_by: datetime
+
+
+@dataclass(frozen=True)
 class ReceiptFacts:
     """Everything a receipt states, gathered by the consent service."""
 
@@ -117,7 +129,7 @@ class ReceiptFacts:
     brand: Brand
     purpose: Purpose
     version: PurposeVersion
-    event: AppendedEvent
+    event: LedgerPromise
     principal_id: str
     method: str
     action: str
@@ -183,8 +195,8 @@ def build_receipt(facts: ReceiptFacts, receipt_id: str) -> dict[str, Any]:
         "noticeHash": version.content_hash,
         "expiresAt": format_timestamp(facts.expires_at) if facts.expires_at else None,
         "ledgerEvent": {
-            "seq": facts.event.seq,
             "eventId": facts.event.event_id,
-            "hash": facts.event.hash.hex(),
+            "contentHash": facts.event.content_hash.hex(),
+            "integrateBy": format_timestamp(facts.event.integrate_by),
         },
     }

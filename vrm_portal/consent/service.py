@@ -1,35 +1,43 @@
 """Giving and withdrawing consent: the one path every change takes (page, email link,
 GPC signal, expiry, CLI, later the API and the privacy office).
 
-Each change locks the ledger head first, then reads the consumer's current state, so two
-identical requests racing each other record one event, never two. The ledger event, the
-materialised state and the signed receipt are written in the same transaction.
+Each change takes its lock first (``lookups._lock``: the ledger head inline, the
+consumer's account row with a worker sequencer), then reads the consumer's current
+state, so two identical requests racing each other record one event, never two. The
+state, the signed receipt and the event (or its intake row) are written in the same
+transaction (``recording``).
 """
 
 from __future__ import annotations
 
 import enum
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import ColumnElement, Table, event, insert, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from vrm_portal.accounts.models import Account
 from vrm_portal.accounts.tokens import hash_secret, new_secret
-from vrm_portal.brands import feed
-from vrm_portal.brands.models import Brand, ChangeKind
+from vrm_portal.brands.models import Brand, BrandRelationship
 from vrm_portal.brands.service import relationship_with
 from vrm_portal.consent import ledger
-from vrm_portal.consent.errors import ConfirmationInvalid, ConsentVersionOutdated, UnknownPurpose
+from vrm_portal.consent.errors import ConfirmationInvalid, ConsentVersionOutdated
+from vrm_portal.consent.lookups import (
+    _inline_head,
+    _lock,
+    _standing,
+    _state,
+    keep_version,
+)
+from vrm_portal.consent.lookups import find_choice as find_choice
+from vrm_portal.consent.lookups import find_purpose as find_purpose
+from vrm_portal.consent.lookups import version_of as version_of
 from vrm_portal.consent.models import (
     Action,
     CollectionMethod,
     ConsentEvent,
-    ConsentReceipt,
     ConsentState,
     ConsentStatus,
     PendingConfirmation,
@@ -37,45 +45,12 @@ from vrm_portal.consent.models import (
     PurposeCategory,
     PurposeVersion,
 )
-from vrm_portal.consent.receipts import ReceiptFacts, SigningKey, build_receipt
+from vrm_portal.consent.recording import Change as Change
+from vrm_portal.consent.recording import IssuedReceipt as IssuedReceipt
+from vrm_portal.consent.recording import Notary as Notary
+from vrm_portal.consent.recording import Recording, record_all
 
 CONFIRMATION_TTL = timedelta(hours=48)
-_RECEIPTS = cast(Table, ConsentReceipt.__table__)
-_FEED_KINDS = {
-    Action.GRANTED: ChangeKind.CONSENT_GRANTED,
-    Action.WITHDRAWN: ChangeKind.CONSENT_WITHDRAWN,
-    Action.EXPIRED: ChangeKind.CONSENT_EXPIRED,
-}
-
-
-@dataclass(frozen=True)
-class Notary:
-    """Signs receipts: the portal's key and its public URL (the receipts' issuer)."""
-
-    key: SigningKey
-    issuer: str
-
-
-@dataclass(frozen=True)
-class Change:
-    """How a change was made: by which path, on whose behalf, in which language, when."""
-
-    method: CollectionMethod
-    language: str
-    now: datetime
-    actor: str = "subject"
-    #: The request carried ``Sec-GPC: 1``: an explicit grant then overrides the signal.
-    gpc_signal: bool = False
-
-
-@dataclass(frozen=True)
-class IssuedReceipt:
-    """The signed receipt of a change just recorded (stored in ``consent_receipts``)."""
-
-    receipt_id: str
-    event_seq: int
-    account_id: int
-    jws: str
 
 
 class Outcome(enum.Enum):
@@ -94,54 +69,6 @@ class Result:
     #: The secret for the confirmation link, when ``CONFIRMATION_SENT``.
     confirmation_token: str | None = None
     receipt: IssuedReceipt | None = None
-
-
-def find_purpose(session: Session, brand_slug: str, purpose_key: str) -> Purpose:
-    purpose = session.scalar(
-        select(Purpose)
-        .join(Brand, Brand.id == Purpose.brand_id)
-        .where(Brand.slug == brand_slug, Purpose.key == purpose_key, Purpose.current_version > 0)
-    )
-    if purpose is None:
-        raise UnknownPurpose(f"{brand_slug}/{purpose_key}")
-    return purpose
-
-
-_VERSIONS = "vrm_purpose_versions"
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_versions(session: Session, _transaction: object) -> None:
-    """A rollback may undo a version this session loaded or published: forget them all."""
-    session.info.pop(_VERSIONS, None)
-
-
-def version_of(session: Session, purpose: Purpose, number: int | None = None) -> PurposeVersion:
-    """A published text of ``purpose`` (the current one by default).
-
-    Published texts never change, so the session keeps those it has loaded.
-    """
-    key = (purpose.id, number or purpose.current_version)
-    cache: dict[tuple[int, int], PurposeVersion] = session.info.setdefault(_VERSIONS, {})
-    found = cache.get(key)
-    if found is None:
-        found = session.scalar(
-            select(PurposeVersion).where(
-                PurposeVersion.purpose_id == key[0], PurposeVersion.version == key[1]
-            )
-        )
-        if found is None:
-            raise UnknownPurpose(f"{purpose.key} v{key[1]}")
-        cache[key] = found
-    return found
-
-
-def _state(session: Session, account: Account, purpose: Purpose) -> ConsentState | None:
-    return session.scalar(
-        select(ConsentState)
-        .where(ConsentState.account_id == account.id, ConsentState.purpose_id == purpose.id)
-        .execution_options(populate_existing=True)
-    )
 
 
 def is_active(state: ConsentState | None, purpose: Purpose, now: datetime) -> bool:
@@ -170,16 +97,19 @@ def grant(
     Refused with ``ConsentVersionOutdated`` when that is no longer the current text. For
     email purposes a first grant waits for the confirmation link (double opt-in).
     """
-    head = ledger.lock_head(session)
+    head = _inline_head(session)
     if shown_version != purpose.current_version:
         raise ConsentVersionOutdated(shown_version, purpose.current_version)
-    state = _state(session, account, purpose)
+    standing = _standing(session, account, purpose, lock=head is None)
+    state = standing.state
     if is_active(state, purpose, change.now):
         return Result(Outcome.UNCHANGED)
     renewing = state is not None and state.status == ConsentStatus.GRANTED
     if purpose.needs_double_opt_in and not renewing and change.method == CollectionMethod.PORTAL:
         return _await_confirmation(session, account, purpose, state, change, confirmation_ttl)
-    receipt = _record(session, notary, head, account, purpose, Action.GRANTED, change, state)
+    receipt = _record(
+        session, notary, head, account, purpose, Action.GRANTED, change, state, standing.pairwise_id
+    )
     return Result(Outcome.RECORDED, receipt=receipt)
 
 
@@ -187,8 +117,9 @@ def withdraw(
     session: Session, notary: Notary, account: Account, purpose: Purpose, *, change: Change
 ) -> Result:
     """Withdraw consent (whatever text version it was given to): one click, like giving."""
-    head = ledger.lock_head(session)
-    state = _state(session, account, purpose)
+    head = _inline_head(session)
+    standing = _standing(session, account, purpose, lock=head is None)
+    state = standing.state
     if state is None:
         return Result(Outcome.UNCHANGED)
     if state.status == ConsentStatus.PENDING:
@@ -197,7 +128,17 @@ def withdraw(
         return Result(Outcome.PENDING_CANCELLED)
     if state.status != ConsentStatus.GRANTED:
         return Result(Outcome.UNCHANGED)
-    receipt = _record(session, notary, head, account, purpose, Action.WITHDRAWN, change, state)
+    receipt = _record(
+        session,
+        notary,
+        head,
+        account,
+        purpose,
+        Action.WITHDRAWN,
+        change,
+        state,
+        standing.pairwise_id,
+    )
     return Result(Outcome.RECORDED, receipt=receipt)
 
 
@@ -245,28 +186,50 @@ def _withdraw_where(
     change: Change,
     condition: ColumnElement[bool],
 ) -> BulkWithdrawal:
-    """``withdraw`` each purpose matching ``condition`` that the consumer gave (or is
-    confirming): one event per consent, all in one transaction. The ledger head is locked
-    first, then the brands are taken in ascending id (the project's lock order)."""
-    ledger.lock_head(session)
-    purposes = session.scalars(
-        select(Purpose)
-        .join(ConsentState, ConsentState.purpose_id == Purpose.id)
+    """Withdraw each purpose matching ``condition`` that the consumer gave (or cancel its
+    pending confirmation): one event, receipt and feed entry per consent, all in one
+    transaction and in a fixed number of statements whatever their count (the ledger's
+    ``append_all``, one feed batch per brand, the receipts in one INSERT). The ledger head
+    is locked first, then the brands are taken in ascending id (the project's lock order).
+    """
+    head = _lock(session, [account.id])
+    rows = session.execute(
+        select(ConsentState, Purpose, PurposeVersion, BrandRelationship.pairwise_id)
+        .join(Purpose, Purpose.id == ConsentState.purpose_id)
+        .join(
+            PurposeVersion,
+            and_(
+                PurposeVersion.purpose_id == Purpose.id,
+                PurposeVersion.version == ConsentState.version,
+            ),
+        )
+        .outerjoin(
+            BrandRelationship,
+            and_(
+                BrandRelationship.account_id == ConsentState.account_id,
+                BrandRelationship.brand_id == Purpose.brand_id,
+            ),
+        )
         .where(
             condition,
             ConsentState.account_id == account.id,
             ConsentState.status.in_([ConsentStatus.GRANTED.value, ConsentStatus.PENDING.value]),
         )
         .order_by(Purpose.brand_id, Purpose.id)
+        .execution_options(populate_existing=True)
     ).all()
-    withdrawn, cancelled = [], []
-    for purpose in purposes:
-        outcome = withdraw(session, notary, account, purpose, change=change).outcome
-        if outcome is Outcome.RECORDED:
-            withdrawn.append(purpose)
-        elif outcome is Outcome.PENDING_CANCELLED:
+    withdrawn: list[tuple[Purpose, ConsentState, str | None]] = []
+    cancelled = []
+    for state, purpose, version, pairwise_id in rows:
+        keep_version(session, version)
+        if state.status == ConsentStatus.PENDING:
+            _close_confirmations(session, account, purpose, change.now)
+            _restore_before_pending(session, state, change.now)
             cancelled.append(purpose)
-    return BulkWithdrawal(withdrawn=withdrawn, cancelled=cancelled)
+        else:
+            withdrawn.append((purpose, state, pairwise_id))
+    _record_withdrawals(session, notary, head, account, change, withdrawn)
+    return BulkWithdrawal(withdrawn=[p for p, _s, _id in withdrawn], cancelled=cancelled)
 
 
 def confirm(
@@ -276,7 +239,7 @@ def confirm(
 
     Only the account that asked may confirm: another account's link is "invalid".
     """
-    head = ledger.lock_head(session)
+    head = _lock(session, [account.id])
     pending = session.scalar(
         select(PendingConfirmation).where(PendingConfirmation.token_hash == hash_secret(token))
     )
@@ -315,7 +278,7 @@ def honour_gpc(
     ).all()
     if not candidates:
         return []
-    head = ledger.lock_head(session)
+    head = _lock(session, [account.id])
     withdrawn = []
     for state in candidates:
         fresh = _state(session, account, state.purpose)
@@ -328,7 +291,7 @@ def honour_gpc(
 
 def expire_due(session: Session, notary: Notary, *, now: datetime, limit: int = 1000) -> int:
     """Record ``expired`` for grants past their validity; returns how many (cron-friendly)."""
-    head = ledger.lock_head(session)
+    head = _inline_head(session)
     due_ids = (
         select(ConsentState.id)
         .where(ConsentState.status == ConsentStatus.GRANTED, ConsentState.expires_at <= now)
@@ -336,12 +299,24 @@ def expire_due(session: Session, notary: Notary, *, now: datetime, limit: int = 
         .limit(limit)
         .scalar_subquery()
     )
-    # The batch's brand rows are locked in ascending id, the project's lock order.
+    if head is None:
+        # With a worker sequencer: the consumers' rows, then their states read again.
+        _lock(
+            session,
+            list(
+                session.scalars(select(ConsentState.account_id).where(ConsentState.id.in_(due_ids)))
+            ),
+        )
     due = session.scalars(
         select(ConsentState)
         .join(Purpose, Purpose.id == ConsentState.purpose_id)
-        .where(ConsentState.id.in_(due_ids))
+        .where(
+            ConsentState.id.in_(due_ids),
+            ConsentState.status == ConsentStatus.GRANTED,
+            ConsentState.expires_at <= now,
+        )
         .order_by(Purpose.brand_id, ConsentState.id)
+        .execution_options(populate_existing=True)
     ).all()
     for state in due:
         account = session.get(Account, state.account_id)
@@ -414,103 +389,60 @@ def _close_confirmations(
 def _record(
     session: Session,
     notary: Notary,
-    head: ledger.Head,
+    head: ledger.Head | None,
     account: Account,
     purpose: Purpose,
     action: Action,
     change: Change,
     state: ConsentState | None,
+    pairwise_id: str | None = None,
 ) -> IssuedReceipt:
-    """Append the event, update the state and sign the receipt: one transaction.
+    """Update the state, sign the receipt and hand the event to the sequencer: one
+    transaction (see ``recording.record_all``).
 
-    ``state`` is the consumer's current state for ``purpose``, read after ``head`` was
-    locked (None when they never answered).
+    ``state`` is the consumer's current state for ``purpose``, read under the change's
+    lock (None when they never answered); ``pairwise_id`` their id towards its brand
+    when already read with it (the relationship is looked up, or created, otherwise).
     """
-    brand = purpose.brand
     if action == Action.GRANTED:
         version = version_of(session, purpose)
-        expires_at: datetime | None = change.now + timedelta(days=purpose.validity_days)
     else:
         version = version_of(session, purpose, state.version if state else None)
-        expires_at = None
-    principal = relationship_with(session, account.id, brand).pairwise_id
-    event = ledger.append(
+    principal = pairwise_id or relationship_with(session, account.id, purpose.brand).pairwise_id
+    (receipt,) = record_all(
         session,
-        ledger.NewEvent(
-            subject_key=account.subject_key,
-            brand=brand.slug,
-            purpose=purpose.key,
-            purpose_version=version.version,
-            text_hash=version.content_hash,
-            action=action.value,
-            method=change.method.value,
-            actor=change.actor,
-            language=change.language,
-            occurred_at=change.now,
-            expires_at=expires_at,
-        ),
+        notary,
         head,
+        account,
+        action,
+        change,
+        [Recording(purpose, version, state, principal)],
     )
-    if state is None:
-        state = ConsentState(account_id=account.id, purpose_id=purpose.id)
-        session.add(state)
-    state.status = {
-        Action.GRANTED: ConsentStatus.GRANTED,
-        Action.WITHDRAWN: ConsentStatus.WITHDRAWN,
-        Action.EXPIRED: ConsentStatus.EXPIRED,
-    }[action]
-    state.version = version.version
-    state.content_hash = version.content_hash
-    state.granted_at = change.now if action == Action.GRANTED else None
-    state.expires_at = expires_at
-    state.method = change.method.value
-    state.granted_despite_gpc = action == Action.GRANTED and change.gpc_signal
-    state.last_event_seq = event.seq
-    state.updated_at = change.now
-    feed.append_change(
-        session,
-        brand.id,
-        _FEED_KINDS[action],
-        principal,
-        change.now,
-        {
-            "purpose": purpose.key,
-            "version": version.version,
-            "method": change.method.value,
-            "expires_at": expires_at.isoformat() if expires_at else None,
-        },
-    )
-    receipt_id = str(uuid.uuid4())
-    facts = ReceiptFacts(
-        issuer=notary.issuer,
-        brand=brand,
-        purpose=purpose,
-        version=version,
-        event=event,
-        principal_id=principal,
-        method=change.method.value,
-        action=action.value,
-        language=change.language,
-        occurred_at=change.now,
-        expires_at=expires_at,
-    )
-    receipt = IssuedReceipt(
-        receipt_id=receipt_id,
-        event_seq=event.seq,
-        account_id=account.id,
-        jws=notary.key.sign(build_receipt(facts, receipt_id)),
-    )
-    session.execute(
-        insert(_RECEIPTS).values(
-            receipt_id=receipt.receipt_id,
-            event_seq=receipt.event_seq,
-            account_id=receipt.account_id,
-            jws=receipt.jws,
-            created_at=change.now,
-        )
-    )
-    session.flush()
     return receipt
+
+
+def _record_withdrawals(
+    session: Session,
+    notary: Notary,
+    head: ledger.Head | None,
+    account: Account,
+    change: Change,
+    withdrawals: list[tuple[Purpose, ConsentState, str | None]],
+) -> None:
+    """``_record`` of ``Action.WITHDRAWN`` for each (purpose, state, pairwise id), in
+    order, batched: one INSERT of receipts and one of intake rows for them all."""
+    if not withdrawals:
+        return
+    recordings = [
+        Recording(
+            purpose,
+            version_of(session, purpose, state.version),
+            state,
+            pairwise_id or relationship_with(session, account.id, purpose.brand).pairwise_id,
+        )
+        for purpose, state, pairwise_id in withdrawals
+    ]
+    record_all(session, notary, head, account, Action.WITHDRAWN, change, recordings)
 
 
 def states_of(

@@ -24,7 +24,7 @@ from flask_login import current_user, login_required
 from vrm_portal.brands.service import brand_by_slug, list_brands
 from vrm_portal.clock import utcnow
 from vrm_portal.consent import queries, service
-from vrm_portal.consent.errors import ConfirmationInvalid, ConsentVersionOutdated, UnknownPurpose
+from vrm_portal.consent.errors import ConfirmationInvalid, ConsentVersionOutdated
 from vrm_portal.consent.forms import ConfirmForm, ConsentChoiceForm, WithdrawAllForm
 from vrm_portal.consent.models import CollectionMethod, Purpose
 from vrm_portal.consent.receipt_reader import read_receipt
@@ -140,19 +140,20 @@ def withdraw_marketing() -> ResponseReturnValue:
 @bp.post("/<brand_slug>/<purpose_key>")
 def choose(brand_slug: str, purpose_key: str) -> ResponseReturnValue:
     back = redirect(url_for(".brand", brand_slug=brand_slug, _anchor=f"purpose-{purpose_key}"))
-    if brand_by_slug(db.session, brand_slug) is None:
+    # The brand, the purpose and its current text in one statement (the brand is kept
+    # referenced: ``purpose.brand`` then needs no query).
+    found = service.find_choice(db.session, brand_slug, purpose_key)
+    if found is None:
         abort(404)
+    _brand, purpose = found
     form = ConsentChoiceForm()
     if not form.validate_on_submit():
         flash(
             _("That choice could not be understood. Please use the buttons on this page."), "error"
         )
         return redirect(url_for(".brand", brand_slug=brand_slug)), 303
-    try:
-        purpose = service.find_purpose(db.session, brand_slug, purpose_key)
-        if purpose.retired_at is not None and form.choice.data == "grant":
-            raise UnknownPurpose(purpose_key)  # retired: no longer asked
-    except UnknownPurpose:
+    if purpose is None or (purpose.retired_at is not None and form.choice.data == "grant"):
+        # Unknown, or retired (no longer asked: it can still be withdrawn).
         flash(
             _("This brand does not ask for that consent (any more). Nothing was recorded."), "error"
         )

@@ -79,6 +79,8 @@ class JobEngine:
     huey: Huey
     run_task: Any
     webhooks_task: Any
+    #: Integrates committed consent events into the ledger (``consent/sequencer.py``).
+    sequencer_task: Any
     #: Sends one email (the mail backend); the tests may wrap it.
     send: Callable[[EmailMessage], None]
 
@@ -101,6 +103,10 @@ class JobEngine:
     def nudge_webhooks(self) -> None:
         """A change for a brand with webhook endpoints was committed: send it soon."""
         self.webhooks_task()
+
+    def nudge_sequencer(self) -> None:
+        """A consent change was committed: integrate its event soon."""
+        self.sequencer_task()
 
     def run_now(self, job_id: str) -> service.Outcome:
         """Run one job in this thread (CLI, tests): same path as a worker."""
@@ -191,12 +197,29 @@ def init_app(app: Flask) -> None:
         with app.app_context():
             webhook_jobs.deliver_pass()
 
+    def sequence() -> None:
+        from vrm_portal.consent import sequencer
+
+        with app.app_context(), db.sessionmaker() as session:
+            sequencer.integrate_all(lambda: session, limit=app.config["LEDGER_SEQUENCER_BATCH"])
+
     # Huey's decorators are untyped: applied as calls, their tasks are ``Any``.
     run_task = huey.task(name="vrm.run", retries=3, retry_delay=10)(run)
     webhooks_task = huey.task(name="vrm.webhooks")(huey.lock_task("vrm-webhooks")(webhooks))
+    # No Huey lock: the ledger head's row lock lets one sequencer integrate at a time, and
+    # a run that finds nothing waiting costs one read, so no nudge is ever lost.
+    sequencer_task = huey.task(name="vrm.sequence")(sequence)
     engine = JobEngine(
-        app=app, huey=huey, run_task=run_task, webhooks_task=webhooks_task, send=send
+        app=app,
+        huey=huey,
+        run_task=run_task,
+        webhooks_task=webhooks_task,
+        sequencer_task=sequencer_task,
+        send=send,
     )
+    if app.config["LEDGER_SEQUENCER_MODE"] == "worker":
+        # The sweep behind the nudges: every tick (VRM_JOBS_TICK_SECONDS).
+        huey.periodic_task(lambda _moment: True, name="vrm.sequence-sweep")(sequence)
 
     for setting, kind in SCHEDULES.items():
         _register_schedule(engine, app.config[f"SCHEDULE_{setting}"], kind)
@@ -275,6 +298,8 @@ def recover_stalled(engine: JobEngine) -> int:
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     service.dispatch_committed(session)
+    if session.info.pop(SEQUENCER_KEY, False):
+        _nudge_sequencer()
     if session.info.pop(WEBHOOKS_KEY, False):
         _nudge_webhooks()
 
@@ -283,6 +308,7 @@ def _after_commit(session: Session) -> None:
 def _after_rollback(session: Session) -> None:
     service.forget_rolled_back(session)
     session.info.pop(WEBHOOKS_KEY, None)
+    session.info.pop(SEQUENCER_KEY, None)
 
 
 #: ``session.info`` flag: the transaction queued webhook deliveries.
@@ -291,6 +317,28 @@ WEBHOOKS_KEY = "vrm_webhooks_due"
 
 def note_webhooks_due(session: Session) -> None:
     session.info[WEBHOOKS_KEY] = True
+
+
+#: ``session.info`` flag: the transaction wrote consent events for the sequencer.
+SEQUENCER_KEY = "vrm_sequencer_due"
+
+
+def note_sequencer_due(session: Session) -> None:
+    session.info[SEQUENCER_KEY] = True
+
+
+def _nudge_sequencer() -> None:
+    from flask import current_app, has_app_context
+
+    if not has_app_context() or "vrm_jobs" not in current_app.extensions:
+        return
+    engine: JobEngine = current_app.extensions["vrm_jobs"]
+    if engine.immediate:
+        return  # immediate (tests): the tests run the sequencer themselves
+    try:
+        engine.nudge_sequencer()
+    except Exception:
+        log.exception("could not nudge the ledger sequencer; its sweep will integrate")
 
 
 def _nudge_webhooks() -> None:

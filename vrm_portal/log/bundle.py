@@ -317,6 +317,7 @@ def _add_events(
                     ConsentReceipt.event_seq.in_(seqs)
                 )
             )
+            if event_seq is not None
         }
         proven = [seq - 1 for seq in seqs if seq <= size]
         store.cache.clear()

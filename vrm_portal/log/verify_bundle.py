@@ -586,8 +586,18 @@ class Bundle:
         payload, kid = verify_jws(compact, self.keys)
         body = self.bodies[seq]
         claims = payload.get("ledgerEvent")
-        if claims != {"seq": seq, "eventId": body["event_id"], "hash": self.hashes[seq]}:
-            raise Invalid("the receipt's ledgerEvent is not this event (seq, id, hash)")
+        # Receipts name their event by id and content hash (the event without "seq" and
+        # "prev_hash"), signed before the event had its place; older ones by seq and hash.
+        content = {k: v for k, v in body.items() if k not in ("seq", "prev_hash")}
+        promised = {
+            "eventId": body["event_id"],
+            "contentHash": hashlib.sha256(canonical_json(content).encode()).hexdigest(),
+        }
+        placed = {"seq": seq, "eventId": body["event_id"], "hash": self.hashes[seq]}
+        if not isinstance(claims, dict) or (
+            claims != placed and {k: v for k, v in claims.items() if k != "integrateBy"} != promised
+        ):
+            raise Invalid("the receipt's ledgerEvent is not this event (id, content hash)")
         for claim, key in (
             ("noticeHash", "text_hash"),
             ("purposeKey", "purpose"),

@@ -39,7 +39,7 @@ from vrm_portal.accounts.passkeys.models import Passkey
 from vrm_portal.accounts.social.models import LinkedIdentity, PendingIdentityLink
 from vrm_portal.brands import feed
 from vrm_portal.brands.models import Brand, BrandRelationship, ChangeKind
-from vrm_portal.consent import ledger
+from vrm_portal.consent import ledger, sequencer
 from vrm_portal.consent import service as consent_service
 from vrm_portal.consent.models import (
     CollectionMethod,
@@ -230,6 +230,10 @@ def erase_account(
         .with_for_update()
     ).all()
     withdrawn = _withdraw_standing_consents(session, notary, account, now)
+    # With a worker sequencer the withdrawals wait in the intake: integrate them now,
+    # under the head lock held, so the brands hear them before ``consumer.erased``.
+    while sequencer.integrate(session):
+        pass
     for brand_id, pairwise_id in relationships:
         feed.append_change(session, brand_id, ChangeKind.CONSUMER_ERASED, pairwise_id, now, {})
     rows = _delete_rows(session, account.id)
