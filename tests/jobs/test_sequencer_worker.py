@@ -35,6 +35,7 @@ from vrm_portal.consent.signing import current_notary
 from vrm_portal.db import READ_ONLY, create_db_engine
 from vrm_portal.demo.catalogue import load_demo_catalogue
 from vrm_portal.extensions import db
+from vrm_portal.jobs.engine import SEQUENCE_PENDING_KEY, STALE_NUDGE_SECONDS
 from vrm_portal.log.service import verify_log
 
 ACCOUNTS = 20
@@ -156,3 +157,26 @@ def test_a_sequencer_killed_mid_batch_loses_nothing_and_repeats_nothing(portal, 
     finally:
         stop_worker(second)
     assert _consistent(engine) == TOTAL
+
+
+def test_nudges_wait_in_the_queue_as_one_sequencer_run(portal) -> None:
+    """Each commit nudges the sequencer, but one waiting run serves them all; a run that
+    starts clears the mark (so later commits are nudged again), and a mark left by a run
+    lost with its worker is replaced once stale."""
+    app, _engine, _env = portal
+    engine = app.extensions["vrm_jobs"]
+    huey = engine.huey
+    huey.delete(SEQUENCE_PENDING_KEY)
+    before = huey.pending_count()
+    for _ in range(5):
+        engine.nudge_sequencer()
+    assert huey.pending_count() == before + 1
+
+    huey.delete(SEQUENCE_PENDING_KEY)  # what a sequencer run does as it starts
+    engine.nudge_sequencer()
+    engine.nudge_sequencer()
+    assert huey.pending_count() == before + 2
+
+    huey.put(SEQUENCE_PENDING_KEY, time.time() - STALE_NUDGE_SECONDS - 1)
+    engine.nudge_sequencer()
+    assert huey.pending_count() == before + 3

@@ -16,6 +16,7 @@ process (the tests) never share a queue.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -105,7 +106,20 @@ class JobEngine:
         self.webhooks_task()
 
     def nudge_sequencer(self) -> None:
-        """A consent change was committed: integrate its event soon."""
+        """A consent change was committed: integrate its event soon.
+
+        At most one sequencer run waits in the queue: a run integrates everything
+        committed before it starts, so one waiting run serves every nudge before it. The
+        run clears the mark as it starts (``sequence`` below), before it reads the
+        intake, so a change committed after that read is nudged again. A mark older than
+        ``STALE_NUDGE_SECONDS`` (its run was lost with a killed worker) is replaced.
+        """
+        now = time.time()
+        if not self.huey.put_if_empty(SEQUENCE_PENDING_KEY, now):
+            marked = self.huey.get(SEQUENCE_PENDING_KEY, peek=True)
+            if isinstance(marked, int | float) and now - marked < STALE_NUDGE_SECONDS:
+                return
+            self.huey.put(SEQUENCE_PENDING_KEY, now)
         self.sequencer_task()
 
     def run_now(self, job_id: str) -> service.Outcome:
@@ -200,6 +214,7 @@ def init_app(app: Flask) -> None:
     def sequence() -> None:
         from vrm_portal.consent import sequencer
 
+        huey.delete(SEQUENCE_PENDING_KEY)  # before reading the intake: see nudge_sequencer
         with app.app_context(), db.sessionmaker() as session:
             sequencer.integrate_all(lambda: session, limit=app.config["LEDGER_SEQUENCER_BATCH"])
 
@@ -318,6 +333,11 @@ WEBHOOKS_KEY = "vrm_webhooks_due"
 def note_webhooks_due(session: Session) -> None:
     session.info[WEBHOOKS_KEY] = True
 
+
+#: Huey key marking that a sequencer run is queued (``JobEngine.nudge_sequencer``).
+SEQUENCE_PENDING_KEY = "vrm-sequence-pending"
+#: A mark this old is taken for a run lost with its worker, and replaced.
+STALE_NUDGE_SECONDS = 5.0
 
 #: ``session.info`` flag: the transaction wrote consent events for the sequencer.
 SEQUENCER_KEY = "vrm_sequencer_due"
