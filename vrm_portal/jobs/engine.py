@@ -236,6 +236,14 @@ def init_app(app: Flask) -> None:
         # The sweep behind the nudges: every tick (VRM_JOBS_TICK_SECONDS).
         huey.periodic_task(lambda _moment: True, name="vrm.sequence-sweep")(sequence)
 
+        def sequence_at_start() -> None:
+            # A worker killed mid-run took the one queued run with it (the nudges wait
+            # as one run): a starting worker queues a run, not waiting for the tick.
+            huey.delete(SEQUENCE_PENDING_KEY)
+            sequencer_task()
+
+        huey.on_startup()(sequence_at_start)
+
     for setting, kind in SCHEDULES.items():
         _register_schedule(engine, app.config[f"SCHEDULE_{setting}"], kind)
     recover_test = parse_cron("* * * * *")
